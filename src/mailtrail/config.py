@@ -1,0 +1,22 @@
+"""One typed settings object, read from the environment (prefix ``MAILTRAIL_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///mailtrail.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MAILTRAIL_", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    # Emails decided and written per transaction during an import.
+    import_batch_size: int = 500
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

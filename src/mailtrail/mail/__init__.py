@@ -1,0 +1,1 @@
+"""Raw RFC 822, Gmail JSON and Graph JSON to ParsedEmail."""

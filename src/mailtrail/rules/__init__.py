@@ -1,0 +1,1 @@
+"""The import rules of docs/import-rules.md, as pure functions: no database, no clock, no I/O."""

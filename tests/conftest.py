@@ -1,0 +1,89 @@
+"""Shared fixtures: a real database per test, SQLite by default or PostgreSQL when
+MAILTRAIL_TEST_DATABASE_URL is set (``make test`` runs the database tests on both)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailtrail.db import make_engine, session_factory
+from mailtrail.migrate import upgrade
+from mailtrail.models import Base
+
+CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
+DB_FIXTURES = {"db_url", "engine", "session", "sessions"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that touches the database also runs on PostgreSQL."""
+    for item in items:
+        if DB_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.postgres)
+
+
+@pytest.fixture(scope="session")
+def corpora() -> Path:
+    if not CORPORA.is_dir():
+        pytest.fail(f"the shared corpora are missing: expected them at {CORPORA}")
+    return CORPORA
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def _postgres_url() -> str | None:
+    url = os.environ.get("MAILTRAIL_TEST_DATABASE_URL")
+    if url:
+        engine = make_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        upgrade(engine)
+        engine.dispose()
+    return url
+
+
+@pytest.fixture
+def db_url(_postgres_url: str | None, _sqlite_template: Path, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database for this test."""
+    if _postgres_url is None:
+        path = tmp_path / "mailtrail.db"
+        shutil.copy(_sqlite_template, path)
+        yield f"sqlite:///{path}"
+        return
+    yield _postgres_url
+    engine = make_engine(_postgres_url)
+    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    return session_factory(engine)
+
+
+@pytest.fixture
+def session(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    with sessions() as session:
+        yield session
