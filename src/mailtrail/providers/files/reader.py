@@ -1,0 +1,132 @@
+"""Raw emails from files: an mbox, a Maildir, a directory tree of RFC 822 files, or one file."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+MBOX_SEPARATOR = b"From "
+# A file is read whole; an mbox is streamed message by message.
+_READ_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class RawEmail:
+    """One email's raw bytes and where it came from (``index`` is its position inside an mbox)."""
+
+    path: str
+    data: bytes
+    index: int | None = None
+
+    @property
+    def source_id(self) -> str:
+        """A stable id for the engagement source: the path, and the index inside an mbox."""
+        return self.path if self.index is None else f"{self.path}#{self.index}"
+
+
+class SourceError(Exception):
+    """A path given to the import does not exist or cannot be read."""
+
+
+def is_mbox(path: Path) -> bool:
+    """An mbox starts with a ``From `` separator line (an RFC 822 file starts with a header field)."""
+    with path.open("rb") as handle:
+        return handle.read(len(MBOX_SEPARATOR)) == MBOX_SEPARATOR
+
+
+def is_maildir(path: Path) -> bool:
+    return (path / "cur").is_dir() and (path / "new").is_dir()
+
+
+def _walk_files(root: Path) -> Iterator[Path]:
+    """Regular files under ``root`` in a stable order, skipping hidden files and folders (.DS_Store, .git)."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames, key=_natural_key):
+            if not name.startswith("."):
+                yield Path(dirpath, name)
+
+
+def _natural_key(name: str) -> tuple[int, int | str]:
+    """``inbox/2`` before ``inbox/10``: numbered files in their numeric order."""
+    return (0, int(name)) if name.isdigit() else (1, name)
+
+
+def check_paths(paths: Iterable[Path]) -> list[Path]:
+    """Every path must exist; the error names the first one that does not."""
+    checked = []
+    for path in paths:
+        if not path.exists():
+            raise SourceError(f"{path}: no such file or directory")
+        checked.append(path)
+    return checked
+
+
+def count_files(paths: Iterable[Path]) -> int | None:
+    """How many items the paths hold, when that is cheap to know (None when an mbox is among them)."""
+    total = 0
+    for path in paths:
+        if path.is_dir():
+            for file in _walk_files(path):
+                if is_mbox(file):
+                    return None
+                total += 1
+        elif is_mbox(path):
+            return None
+        else:
+            total += 1
+    return total
+
+
+def read_emails(paths: Iterable[Path]) -> Iterator[RawEmail]:
+    """Every email under the given paths, in a stable order, streamed."""
+    for path in paths:
+        if path.is_dir():
+            roots = [path / "cur", path / "new"] if is_maildir(path) else [path]
+            for root in roots:
+                for file in _walk_files(root):
+                    yield from _read_file(file)
+        else:
+            yield from _read_file(path)
+
+
+def _read_file(path: Path) -> Iterator[RawEmail]:
+    if is_mbox(path):
+        yield from read_mbox(path)
+    else:
+        yield RawEmail(str(path), path.read_bytes())
+
+
+def read_mbox(path: Path) -> Iterator[RawEmail]:
+    """Split an mbox (mboxrd or mboxo) at ``From `` lines that follow an empty line, unquoting ``>From ``."""
+    index = 0
+    lines: list[bytes] = []
+    previous_blank = True
+    with path.open("rb", buffering=_READ_CHUNK) as handle:
+        for line in handle:
+            if line.startswith(MBOX_SEPARATOR) and previous_blank:
+                if lines:
+                    yield RawEmail(str(path), _message_bytes(lines), index)
+                    index += 1
+                lines = []
+                previous_blank = False
+                continue
+            lines.append(line)
+            previous_blank = line in (b"\n", b"\r\n")
+    if lines:
+        yield RawEmail(str(path), _message_bytes(lines), index)
+
+
+def _message_bytes(lines: list[bytes]) -> bytes:
+    # The empty line before the next separator belongs to the mbox, not to the message.
+    if lines and lines[-1] in (b"\n", b"\r\n"):
+        lines = lines[:-1]
+    return b"".join(_unquote_from(line) for line in lines)
+
+
+def _unquote_from(line: bytes) -> bytes:
+    if line.startswith(b">") and line.lstrip(b">").startswith(MBOX_SEPARATOR):
+        return line[1:]
+    return line

@@ -1,0 +1,49 @@
+"""Reading raw emails from an mbox, a Maildir, a directory tree and single files."""
+
+from pathlib import Path
+
+import pytest
+
+from mailtrail.providers.files.reader import SourceError, check_paths, count_files, read_emails
+
+ONE = b"From: a@acme.com\nTo: b@ourco.com\nSubject: one\n\nbody one\n"
+TWO = b"From: c@acme.com\nTo: d@ourco.com\nSubject: two\n\nFrom the start of a line\n"
+
+
+def test_mbox_is_split_into_its_messages_with_their_index(tmp_path: Path) -> None:
+    mbox = tmp_path / "box.mbox"
+    quoted = TWO.replace(b"\nFrom the", b"\n>From the")
+    mbox.write_bytes(b"From a@acme.com Mon Jan  1 00:00:00 2024\n" + ONE + b"\nFrom x Tue\n" + quoted + b"\n")
+    emails = list(read_emails([mbox]))
+    assert [e.index for e in emails] == [0, 1]
+    assert emails[0].data == ONE
+    # mboxrd quoting is undone, so the body is the one that was sent.
+    assert emails[1].data == TWO
+    assert emails[1].source_id == f"{mbox}#1"
+    assert count_files([mbox]) is None
+
+
+def test_directory_tree_is_read_recursively_in_numeric_order_skipping_hidden_files(tmp_path: Path) -> None:
+    inbox = tmp_path / "owner" / "inbox"
+    inbox.mkdir(parents=True)
+    for name in ("10", "2", "1"):
+        (inbox / name).write_bytes(ONE)
+    (inbox / ".DS_Store").write_bytes(b"\0\0junk")
+    emails = list(read_emails([tmp_path]))
+    assert [Path(e.path).name for e in emails] == ["1", "2", "10"]
+    assert all(e.index is None for e in emails)
+    assert count_files([tmp_path]) == 3
+
+
+def test_maildir_reads_cur_and_new_only(tmp_path: Path) -> None:
+    for sub in ("cur", "new", "tmp"):
+        (tmp_path / sub).mkdir()
+    (tmp_path / "cur" / "1.host:2,S").write_bytes(ONE)
+    (tmp_path / "new" / "2.host").write_bytes(TWO)
+    (tmp_path / "tmp" / "3.host").write_bytes(b"half-delivered")
+    assert sorted(e.data for e in read_emails([tmp_path])) == sorted([ONE, TWO])
+
+
+def test_a_missing_path_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="nothere.mbox: no such file or directory"):
+        check_paths([tmp_path / "nothere.mbox"])
