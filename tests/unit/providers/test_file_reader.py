@@ -45,5 +45,5 @@ def test_maildir_reads_cur_and_new_only(tmp_path: Path) -> None:
 
 
 def test_a_missing_path_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(SourceError, match="nothere.mbox: no such file or directory"):
+    with pytest.raises(SourceError, match=r"nothere\.mbox: no such file or directory"):
         check_paths([tmp_path / "nothere.mbox"])
