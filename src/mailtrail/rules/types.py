@@ -5,8 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
 from mailtrail.mail.parsed import Address, Role
+from mailtrail.rules.addresses import strip_subaddress
+
+Direction = Literal["inbound", "outbound"]
 
 
 class Reason(StrEnum):
@@ -27,6 +31,8 @@ class Reason(StrEnum):
 
 
 class AddressClass(StrEnum):
+    """The class of one address at an email's time, in the contract's order."""
+
     BLACKLISTED = "blacklisted"
     INTERNAL = "internal"
     PERSON = "person"
@@ -47,6 +53,8 @@ class PersonRef:
 
 @dataclass(frozen=True, slots=True)
 class Settings:
+    """The workspace settings the rules read (``visibility`` and ``backfill_days`` are the importer's)."""
+
     backfill_days: int = 0
     ignore_subaddress: bool = False
     skip_role_addresses: bool = True
@@ -68,6 +76,64 @@ class WorkspaceSnapshot:
     # Message keys of engagements a user deleted.
     tombstones: set[str] = field(default_factory=set)
     settings: Settings = field(default_factory=Settings)
+    # Lookups keyed the way the settings compare addresses; built on first use (see ``lookups``).
+    _lookups: Lookups | None = field(default=None, init=False, repr=False, compare=False)
+
+    def lookups(self) -> Lookups:
+        """People, team and blacklist keyed by lookup address (no sub-addresses if the workspace says so).
+
+        Built once and reused; change people through ``add_person`` afterwards so the lookups follow.
+        """
+        ignore = self.settings.ignore_subaddress
+        if self._lookups is None or self._lookups.ignore_subaddress is not ignore:
+            self._lookups = Lookups.build(self, ignore)
+        return self._lookups
+
+    def add_person(self, address: str, ref: PersonRef) -> None:
+        """Record a person with ``address`` (one an import created) so later emails of the import see them.
+
+        Recording a stored person (``ref.id`` set) under the label of a not-yet-stored one (``id`` None)
+        replaces that placeholder instead of adding the same person twice.
+        """
+        _add_ref(self.people_by_address, address, ref)
+        lookups = self._lookups
+        if lookups is not None and lookups.people is not self.people_by_address:
+            _add_ref(lookups.people, strip_subaddress(address), ref)
+
+
+def _add_ref(people: dict[str, list[PersonRef]], key: str, ref: PersonRef) -> None:
+    refs = people.setdefault(key, [])
+    if ref in refs:
+        return
+    if ref.id is not None:
+        for i, old in enumerate(refs):
+            if old.id is None and old.label == ref.label:
+                refs[i] = ref
+                return
+    refs.append(ref)
+
+
+@dataclass(slots=True)
+class Lookups:
+    """A snapshot's people, team and blacklist keyed by the address the rules look up."""
+
+    ignore_subaddress: bool
+    people: dict[str, list[PersonRef]]
+    team: dict[str, int | None]
+    blacklist: frozenset[str]
+
+    @classmethod
+    def build(cls, snapshot: WorkspaceSnapshot, ignore_subaddress: bool) -> Lookups:
+        """The snapshot's own dicts as they are, or copies keyed without sub-addresses."""
+        if not ignore_subaddress:
+            return cls(False, snapshot.people_by_address, snapshot.team_addresses, snapshot.blacklist)
+        people: dict[str, list[PersonRef]] = {}
+        for address, refs in snapshot.people_by_address.items():
+            for ref in refs:
+                _add_ref(people, strip_subaddress(address), ref)
+        team = {strip_subaddress(a): member for a, member in snapshot.team_addresses.items()}
+        blacklist = frozenset(strip_subaddress(entry) for entry in snapshot.blacklist)
+        return cls(True, people, team, blacklist)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,4 +164,36 @@ class Decision:
 
     @property
     def imported(self) -> bool:
+        """Whether the email becomes an engagement (before deduplication, which is the importer's)."""
         return self.reason is Reason.OK
+
+    @property
+    def sender(self) -> Classified | None:
+        """The sender's classification, or None for an email without a sender."""
+        first = self.participants[0] if self.participants else None
+        return first if first is not None and first.role == "from" else None
+
+
+@dataclass(frozen=True, slots=True)
+class PersonToCreate:
+    """A person an imported email creates: a creatable address nobody has yet."""
+
+    address: str
+    name: str | None
+    account_id: int
+
+    def person_ref(self, created_at: datetime, person_id: int | None = None) -> PersonRef:
+        """How the snapshot should know this person once created (see ``WorkspaceSnapshot.add_person``)."""
+        return PersonRef(person_id, created_at, f"new:{self.address}", self.account_id)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkPlan:
+    """What an imported email links to: existing people, people to create, accounts, direction."""
+
+    direction: Direction
+    # Each existing person once, with the (lookup) address through which it is linked.
+    people: tuple[tuple[PersonRef, str], ...] = ()
+    create: tuple[PersonToCreate, ...] = ()
+    # Default accounts of the linked people, then the accounts of created people; each once, in that order.
+    account_ids: tuple[int, ...] = ()
