@@ -1,0 +1,212 @@
+"""Rate and concurrency limits like the providers', with counters that tests and benchmarks read.
+
+Limits are sliding windows over the sandbox clock (so tests advance a ManualClock instead of sleeping). A
+rejected request consumes nothing. Each app maps ``QuotaExceeded`` to its own error body; the limiter itself
+knows nothing about HTTP, so the Gmail and Graph apps share it with their own policies and per-method costs.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+
+from mailtrail.sandbox.clock import Clock
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most ``units`` quota units in any ``window`` seconds; ``reason`` names the limit in errors."""
+
+    units: int
+    window: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaPolicy:
+    """The limits of one API: per key (a user or mailbox), shared by all keys (a project), concurrency."""
+
+    per_key: tuple[RateLimit, ...] = ()
+    shared: tuple[RateLimit, ...] = ()
+    max_concurrent: int | None = None
+    concurrent_reason: str = "concurrentLimitExceeded"
+    enabled: bool = True
+
+    def disabled(self) -> QuotaPolicy:
+        """The same policy, switched off (counters still count)."""
+        return replace(self, enabled=False)
+
+
+# Gmail: developers.google.com/gmail/api/reference/quota. 15,000 units per user per minute and the older
+# "250 units per user per second, moving average"; 1,200,000 per project per minute.
+GMAIL_METHOD_COSTS: dict[str, int] = {
+    "getProfile": 1,
+    "labels.list": 1,
+    "labels.get": 1,
+    "messages.list": 5,
+    "messages.get": 5,
+    "messages.modify": 5,
+    "messages.trash": 5,
+    "messages.untrash": 5,
+    "messages.delete": 10,
+    "messages.insert": 25,
+    "messages.import": 25,
+    "messages.send": 100,
+    "history.list": 2,
+    "threads.get": 10,
+    "threads.list": 10,
+    "watch": 100,
+    "stop": 50,
+}
+GMAIL_POLICY = QuotaPolicy(
+    per_key=(
+        RateLimit(250, 1.0, "userRateLimitExceeded"),
+        RateLimit(15_000, 60.0, "userRateLimitExceeded"),
+    ),
+    shared=(RateLimit(1_200_000, 60.0, "rateLimitExceeded"),),
+    # Google publishes no per-user concurrency figure; its error says "Too many concurrent requests for user".
+    max_concurrent=25,
+    concurrent_reason="rateLimitExceeded",
+)
+# Graph (Outlook service limits): 10,000 requests per 10 minutes and 4 concurrent, per app per mailbox.
+GRAPH_POLICY = QuotaPolicy(
+    per_key=(RateLimit(10_000, 600.0, "ApplicationThrottled"),),
+    max_concurrent=4,
+    concurrent_reason="ApplicationThrottled",
+)
+
+
+class QuotaExceeded(Exception):
+    """A request over a limit: ``retry_after`` seconds until it would fit, ``reason`` of the limit hit."""
+
+    def __init__(self, key: str, reason: str, retry_after: float, concurrent: bool = False) -> None:
+        kind = "concurrent requests" if concurrent else "rate"
+        super().__init__(f"{kind} limit for {key!r} exceeded ({reason}); retry after {retry_after:.3f}s")
+        self.key, self.reason, self.retry_after, self.concurrent = key, reason, retry_after, concurrent
+
+    @property
+    def retry_after_header(self) -> str:
+        """``Retry-After`` as whole seconds (at least 1), as the services send it."""
+        return str(max(1, math.ceil(self.retry_after)))
+
+
+@dataclass(slots=True)
+class QuotaCounters:
+    """What one key (or all keys) used: admitted requests, units, rejections, peak concurrency."""
+
+    requests: int = 0
+    units: int = 0
+    rejected: int = 0
+    rejected_concurrent: int = 0
+    peak_concurrent: int = 0
+    by_method: dict[str, int] = field(default_factory=dict)
+
+
+class _Window:
+    """One sliding window: the (time, units) admitted in the last ``limit.window`` seconds."""
+
+    def __init__(self, limit: RateLimit) -> None:
+        self.limit = limit
+        self.entries: deque[tuple[float, int]] = deque()
+        self.used = 0
+
+    def wait_for(self, now: float, cost: int) -> float:
+        """Seconds until ``cost`` fits (0 when it fits now); forgets entries outside the window."""
+        while self.entries and self.entries[0][0] <= now - self.limit.window:
+            self.used -= self.entries.popleft()[1]
+        if self.used + cost <= self.limit.units:
+            return 0.0
+        if cost > self.limit.units:
+            return self.limit.window
+        excess = self.used + cost - self.limit.units
+        for at, units in self.entries:
+            excess -= units
+            if excess <= 0:
+                return max(at + self.limit.window - now, 0.001)
+        return self.limit.window
+
+    def add(self, now: float, cost: int) -> None:
+        self.entries.append((now, cost))
+        self.used += cost
+
+
+class QuotaLimiter:
+    """Admits or rejects requests per key under a policy; thread-safe; counts everything."""
+
+    def __init__(self, policy: QuotaPolicy, clock: Clock) -> None:
+        self.policy = policy
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._windows: dict[str, list[_Window]] = {}
+        self._shared = [_Window(limit) for limit in policy.shared]
+        self._in_flight: dict[str, int] = {}
+        self._counters: dict[str, QuotaCounters] = {}
+
+    def acquire(self, key: str, cost: int = 1, method: str = "") -> None:
+        """Admit a request of ``cost`` units for ``key`` or raise ``QuotaExceeded``; pair with ``release``."""
+        with self._lock:
+            counters = self._counters.setdefault(key, QuotaCounters())
+            in_flight = self._in_flight.get(key, 0)
+            if self.policy.enabled:
+                limit = self.policy.max_concurrent
+                if limit is not None and in_flight >= limit:
+                    counters.rejected += 1
+                    counters.rejected_concurrent += 1
+                    raise QuotaExceeded(key, self.policy.concurrent_reason, 1.0, concurrent=True)
+                now = self.clock.seconds()
+                windows = self._windows.setdefault(key, [_Window(lim) for lim in self.policy.per_key])
+                for window in [*self._shared, *windows]:
+                    wait = window.wait_for(now, cost)
+                    if wait > 0:
+                        counters.rejected += 1
+                        raise QuotaExceeded(key, window.limit.reason, wait)
+                for window in [*self._shared, *windows]:
+                    window.add(now, cost)
+            counters.requests += 1
+            counters.units += cost
+            if method:
+                counters.by_method[method] = counters.by_method.get(method, 0) + 1
+            self._in_flight[key] = in_flight + 1
+            counters.peak_concurrent = max(counters.peak_concurrent, in_flight + 1)
+
+    def release(self, key: str) -> None:
+        """End one admitted request of ``key``."""
+        with self._lock:
+            self._in_flight[key] = max(0, self._in_flight.get(key, 0) - 1)
+
+    @contextmanager
+    def admit(self, key: str, cost: int = 1, method: str = "") -> Iterator[None]:
+        """``acquire`` on entry, ``release`` on exit."""
+        self.acquire(key, cost, method)
+        try:
+            yield
+        finally:
+            self.release(key)
+
+    def counters(self, key: str | None = None) -> QuotaCounters:
+        """A copy of one key's counters, or the sum over all keys when ``key`` is None."""
+        with self._lock:
+            if key is not None:
+                c = self._counters.get(key, QuotaCounters())
+                return replace(c, by_method=dict(c.by_method))
+            total = QuotaCounters()
+            for c in self._counters.values():
+                total.requests += c.requests
+                total.units += c.units
+                total.rejected += c.rejected
+                total.rejected_concurrent += c.rejected_concurrent
+                total.peak_concurrent = max(total.peak_concurrent, c.peak_concurrent)
+                for method, n in c.by_method.items():
+                    total.by_method[method] = total.by_method.get(method, 0) + n
+            return total
+
+    def reset(self) -> None:
+        """Forget all windows and counters (in-flight requests stay counted)."""
+        with self._lock:
+            self._windows.clear()
+            self._shared = [_Window(limit) for limit in self.policy.shared]
+            self._counters.clear()
