@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from mailtrail.sandbox.clock import Clock
 
@@ -210,3 +211,38 @@ class QuotaLimiter:
             self._windows.clear()
             self._shared = [_Window(limit) for limit in self.policy.shared]
             self._counters.clear()
+
+
+# ---- ASGI glue shared by the Gmail and Graph apps ----
+# classify(scope) -> (key, cost, method name) for a request that counts against quota, or None.
+RequestClassifier = Callable[[MutableMapping[str, Any]], tuple[str, int, str] | None]
+# render(exc) -> (status, headers, body) in the app's own error format.
+QuotaErrorRenderer = Callable[[QuotaExceeded], tuple[int, list[tuple[bytes, bytes]], bytes]]
+
+
+class QuotaMiddleware:
+    """ASGI middleware: admits each classified request through ``limiter`` for as long as it runs."""
+
+    def __init__(
+        self, app: Any, limiter: QuotaLimiter, classify: RequestClassifier, render: QuotaErrorRenderer
+    ) -> None:
+        self.app, self.limiter, self.classify, self.render = app, limiter, classify, render
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        which = self.classify(scope) if scope["type"] == "http" else None
+        if which is None:
+            await self.app(scope, receive, send)
+            return
+        key, cost, method = which
+        try:
+            self.limiter.acquire(key, cost, method)
+        except QuotaExceeded as exc:
+            status, headers, body = self.render(exc)
+            headers = [*headers, (b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.limiter.release(key)
