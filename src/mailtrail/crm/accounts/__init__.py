@@ -1,0 +1,1 @@
+"""Accounts: repository (SQL) and service (logic that flushes, never commits)."""

@@ -1,0 +1,95 @@
+"""All SQL about accounts and their domains, always within one workspace."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from mailtrail.crm.chunks import chunked
+from mailtrail.models import Account, AccountDomain, UTCDateTime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDomain:
+    id: int
+    account_id: int
+    domain: str
+    added_at: datetime
+
+
+class AccountRepository:
+    def __init__(self, session: Session, workspace_id: int) -> None:
+        self.session = session
+        self.workspace_id = workspace_id
+
+    def ids_by_name(self) -> dict[str, int]:
+        query = select(Account.name, Account.id).where(Account.workspace_id == self.workspace_id)
+        return dict(self.session.execute(query).all())
+
+    def names_by_id(self) -> dict[int, str]:
+        query = select(Account.id, Account.name).where(Account.workspace_id == self.workspace_id)
+        return dict(self.session.execute(query).all())
+
+    def created_at_by_id(self) -> dict[int, datetime]:
+        query = select(Account.id, Account.created_at).where(Account.workspace_id == self.workspace_id)
+        return dict(self.session.execute(query).all())
+
+    def domains(self) -> list[StoredDomain]:
+        query = select(
+            AccountDomain.id, AccountDomain.account_id, AccountDomain.domain, AccountDomain.added_at
+        )
+        query = query.where(AccountDomain.workspace_id == self.workspace_id)
+        return [StoredDomain(*row) for row in self.session.execute(query)]
+
+    def add_accounts(self, rows: Sequence[tuple[str, datetime]]) -> dict[str, int]:
+        """Insert accounts (name, created_at); returns the id of each by name."""
+        if not rows:
+            return {}
+        params = [{"workspace_id": self.workspace_id, "name": n, "created_at": c} for n, c in rows]
+        self.session.execute(insert(Account), params)
+        names = {name for name, _ in rows}
+        return {name: i for name, i in self.ids_by_name().items() if name in names}
+
+    def set_created_at(self, changes: Sequence[tuple[int, datetime]]) -> None:
+        if not changes:
+            return
+        table = Account.__table__
+        statement = (
+            update(table)
+            .where(table.c.workspace_id == self.workspace_id, table.c.id == bindparam("account_id"))
+            .values(created_at=bindparam("new_created_at", type_=UTCDateTime()))
+        )
+        self.session.execute(statement, [{"account_id": i, "new_created_at": c} for i, c in changes])
+
+    def remove_domains(self, domain_ids: Sequence[int]) -> None:
+        for chunk in chunked(domain_ids):
+            self.session.execute(
+                delete(AccountDomain).where(
+                    AccountDomain.workspace_id == self.workspace_id, AccountDomain.id.in_(chunk)
+                )
+            )
+
+    def add_domains(self, rows: Sequence[tuple[int, str, datetime]]) -> None:
+        """Insert domains (account id, domain, added_at)."""
+        params: list[dict[str, Any]] = [
+            {"workspace_id": self.workspace_id, "account_id": a, "domain": d, "added_at": t}
+            for a, d, t in rows
+        ]
+        if params:
+            self.session.execute(insert(AccountDomain), params)
+
+    def set_domain_added_at(self, changes: Sequence[tuple[int, datetime]]) -> None:
+        if not changes:
+            return
+        table = AccountDomain.__table__
+        statement = (
+            update(table)
+            .where(table.c.workspace_id == self.workspace_id, table.c.id == bindparam("domain_id"))
+            .values(added_at=bindparam("new_added_at", type_=UTCDateTime()))
+        )
+        self.session.execute(statement, [{"domain_id": i, "new_added_at": t} for i, t in changes])

@@ -1,0 +1,1 @@
+"""Blacklist: repository (SQL) and service (logic that flushes, never commits)."""

@@ -1,0 +1,101 @@
+"""Values as users type them (in CSV files and on the command line), checked and normalised.
+
+Each function returns the stored form or raises ``ValueError`` with a message that says what is wrong,
+without naming the field or the place: the caller knows those and adds them.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import UTC, datetime
+
+from mailtrail.rules.addresses import normalise_domain
+
+# Column sizes of the tables (models.py); PostgreSQL enforces them, SQLite would not, so we check first.
+MAX_DOMAIN = 255
+MAX_ADDRESS = 320
+
+_LOCAL_FORBIDDEN = frozenset(' \t<>()[],;:"\\@')
+
+TRUE_WORDS = frozenset({"true", "yes", "1", "on"})
+FALSE_WORDS = frozenset({"false", "no", "0", "off"})
+
+
+def split_list(text: str, *, spaces: bool = False) -> list[str]:
+    """Items of a ``;``-separated list (also split at spaces when ``spaces``), stripped, no empty ones."""
+    parts = re.split(r"[;\s]+" if spaces else r";", text)
+    return [part.strip() for part in parts if part.strip()]
+
+
+def clean_domain(text: str) -> str:
+    """A domain in its stored form (lower-case Unicode, NFC, no trailing dot); a leading ``@`` is allowed."""
+    raw = text.strip()
+    if raw.startswith("@"):
+        raw = raw[1:]
+    if not raw:
+        raise ValueError("empty domain")
+    if "@" in raw:
+        raise ValueError(f'"{text.strip()}" is an address, not a domain')
+    if any(ch.isspace() for ch in raw):
+        raise ValueError(f'"{text.strip()}" contains spaces')
+    domain = normalise_domain(raw)
+    for label in domain.split("."):
+        if not label:
+            raise ValueError(f'"{text.strip()}" has an empty label')
+        # Letters and digits (any script), inner hyphens; underscores appear in real internal host names.
+        if not all(ch.isalnum() or ch in "-_" for ch in label) or label[0] == "-" or label[-1] == "-":
+            raise ValueError(f'"{text.strip()}" is not a valid domain (label "{label}")')
+    if len(domain) > MAX_DOMAIN:
+        raise ValueError(f"domain longer than {MAX_DOMAIN} characters")
+    return domain
+
+
+def clean_address(text: str) -> str:
+    """An email address in its stored form: lower-case, NFC, domain as ``clean_domain`` gives it."""
+    raw = text.strip()
+    if raw.startswith("<") and raw.endswith(">"):
+        raw = raw[1:-1].strip()
+    local, at, domain = raw.rpartition("@")
+    if not at:
+        raise ValueError(f'"{raw}" has no "@"')
+    if not local:
+        raise ValueError(f'"{raw}" has an empty local part')
+    if not domain:
+        raise ValueError(f'"{raw}" has an empty domain')
+    bad = sorted({ch for ch in local if ch in _LOCAL_FORBIDDEN or ch.isspace()})
+    if bad:
+        shown = " ".join("space" if ch.isspace() else ch for ch in bad)
+        raise ValueError(f'"{raw}" has {shown} in its local part')
+    try:
+        domain = clean_domain(domain)
+    except ValueError as exc:
+        raise ValueError(f'"{raw}": {exc}') from exc
+    address = unicodedata.normalize("NFC", f"{local.lower()}@{domain}")
+    if len(address) > MAX_ADDRESS:
+        raise ValueError(f"address longer than {MAX_ADDRESS} characters")
+    return address
+
+
+def parse_bool(text: str) -> bool:
+    """``true/false``, ``yes/no``, ``1/0``, ``on/off`` in any case."""
+    word = text.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError(f'"{text}" is not a boolean (allowed: true, false, yes, no, 1, 0)')
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO 8601 date or date-time; without an offset it is taken as UTC."""
+    raw = text.strip()
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ValueError(
+            f'"{raw}" is not an ISO 8601 date or time (e.g. 2024-03-01 or 2024-03-01T09:30:00Z)'
+        ) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)

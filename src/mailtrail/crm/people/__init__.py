@@ -1,0 +1,1 @@
+"""People: repository (SQL) and service (logic that flushes, never commits)."""

@@ -1,0 +1,142 @@
+"""All SQL about people, their addresses and their accounts, always within one workspace."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from mailtrail.crm.chunks import chunked
+from mailtrail.models import Id, Person, PersonAccount, PersonEmail, UTCDateTime
+
+
+@dataclass(slots=True)
+class StoredPerson:
+    """A person as stored, with its addresses and accounts (both in insertion order)."""
+
+    id: int
+    external_id: str | None
+    name: str | None
+    created_at: datetime
+    source: str
+    default_account_id: int | None
+    emails: list[str]
+    accounts: list[int]
+
+
+@dataclass(frozen=True, slots=True)
+class PersonValues:
+    """What a person is made of, for inserting or updating."""
+
+    external_id: str | None
+    name: str | None
+    created_at: datetime
+    source: str
+    default_account_id: int | None
+    emails: tuple[str, ...]
+    accounts: tuple[int, ...]
+
+
+class PeopleRepository:
+    def __init__(self, session: Session, workspace_id: int) -> None:
+        self.session = session
+        self.workspace_id = workspace_id
+
+    def everyone(self) -> list[StoredPerson]:
+        """Every person of the workspace with addresses and accounts: three plain-column queries."""
+        ws = self.workspace_id
+        people: dict[int, StoredPerson] = {}
+        query = select(
+            Person.id,
+            Person.external_id,
+            Person.name,
+            Person.created_at,
+            Person.source,
+            Person.default_account_id,
+        ).where(Person.workspace_id == ws)
+        for pid, external_id, name, created_at, source, default in self.session.execute(query):
+            people[pid] = StoredPerson(pid, external_id, name, created_at, source, default, [], [])
+        emails = select(PersonEmail.person_id, PersonEmail.email).where(PersonEmail.workspace_id == ws)
+        for pid, email in self.session.execute(emails.order_by(PersonEmail.id)):
+            people[pid].emails.append(email)
+        links = select(PersonAccount.person_id, PersonAccount.account_id).where(
+            PersonAccount.workspace_id == ws
+        )
+        for pid, account_id in self.session.execute(links):
+            people[pid].accounts.append(account_id)
+        return list(people.values())
+
+    def add(self, people: Sequence[PersonValues]) -> list[int]:
+        """Insert people with their addresses and accounts; returns their ids in the same order."""
+        if not people:
+            return []
+        rows = [
+            {
+                "workspace_id": self.workspace_id,
+                "external_id": p.external_id,
+                "name": p.name,
+                "created_at": p.created_at,
+                "source": p.source,
+                "default_account_id": p.default_account_id,
+            }
+            for p in people
+        ]
+        statement = insert(Person).returning(Person.id, sort_by_parameter_order=True)
+        ids = list(self.session.scalars(statement, rows))
+        self._add_details(list(zip(ids, people, strict=True)))
+        return ids
+
+    def replace(self, people: Sequence[tuple[int, PersonValues]]) -> None:
+        """Overwrite these people's fields, addresses and accounts."""
+        if not people:
+            return
+        table = Person.__table__
+        statement = (
+            update(table)
+            .where(table.c.workspace_id == self.workspace_id, table.c.id == bindparam("person_id"))
+            .values(
+                name=bindparam("new_name"),
+                created_at=bindparam("new_created_at", type_=UTCDateTime()),
+                default_account_id=bindparam("new_default", type_=Id),
+            )
+        )
+        params = [
+            {
+                "person_id": i,
+                "new_name": p.name,
+                "new_created_at": p.created_at,
+                "new_default": p.default_account_id,
+            }
+            for i, p in people
+        ]
+        self.session.execute(statement, params)
+        ids = [i for i, _ in people]
+        for chunk in chunked(ids):
+            self.session.execute(
+                delete(PersonEmail).where(
+                    PersonEmail.workspace_id == self.workspace_id, PersonEmail.person_id.in_(chunk)
+                )
+            )
+            self.session.execute(
+                delete(PersonAccount).where(
+                    PersonAccount.workspace_id == self.workspace_id, PersonAccount.person_id.in_(chunk)
+                )
+            )
+        self._add_details(list(people))
+
+    def _add_details(self, people: Sequence[tuple[int, PersonValues]]) -> None:
+        ws = self.workspace_id
+        emails: list[dict[str, Any]] = [
+            {"workspace_id": ws, "person_id": i, "email": e} for i, p in people for e in p.emails
+        ]
+        links: list[dict[str, Any]] = [
+            {"workspace_id": ws, "person_id": i, "account_id": a} for i, p in people for a in p.accounts
+        ]
+        if emails:
+            self.session.execute(insert(PersonEmail), emails)
+        if links:
+            self.session.execute(insert(PersonAccount), links)

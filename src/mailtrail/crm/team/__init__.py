@@ -1,0 +1,1 @@
+"""Team: repository (SQL) and service (logic that flushes, never commits)."""

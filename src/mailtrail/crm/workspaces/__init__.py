@@ -1,0 +1,1 @@
+"""Workspaces: repository (SQL) and service (logic that flushes, never commits)."""
