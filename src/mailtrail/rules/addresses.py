@@ -26,7 +26,8 @@ _FORBIDDEN_IN_ENTRY = frozenset('<>()[],;:"\\/')
 
 def domain_of(address: str) -> str:
     """The part after the last "@" of a normalised address ("" when there is none)."""
-    return address.rpartition("@")[2]
+    _, at, domain = address.rpartition("@")
+    return domain if at else ""
 
 
 def strip_subaddress(address: str) -> str:

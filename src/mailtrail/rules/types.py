@@ -82,12 +82,13 @@ class WorkspaceSnapshot:
     def lookups(self) -> Lookups:
         """People, team and blacklist keyed by lookup address (no sub-addresses if the workspace says so).
 
-        Built once and reused; change people through ``add_person`` afterwards so the lookups follow.
+        Built on first use and rebuilt when the snapshot's dicts or blacklist are replaced or gain keys;
+        add people through ``add_person`` (appending to an existing list is not noticed).
         """
-        ignore = self.settings.ignore_subaddress
-        if self._lookups is None or self._lookups.ignore_subaddress is not ignore:
-            self._lookups = Lookups.build(self, ignore)
-        return self._lookups
+        lookups = self._lookups
+        if lookups is None or not lookups.is_current(self):
+            lookups = self._lookups = Lookups.build(self)
+        return lookups
 
     def add_person(self, address: str, ref: PersonRef) -> None:
         """Record a person with ``address`` (one an import created) so later emails of the import see them.
@@ -95,10 +96,13 @@ class WorkspaceSnapshot:
         Recording a stored person (``ref.id`` set) under the label of a not-yet-stored one (``id`` None)
         replaces that placeholder instead of adding the same person twice.
         """
-        _add_ref(self.people_by_address, address, ref)
         lookups = self._lookups
-        if lookups is not None and lookups.people is not self.people_by_address:
-            _add_ref(lookups.people, strip_subaddress(address), ref)
+        current = lookups is not None and lookups.is_current(self)
+        _add_ref(self.people_by_address, address, ref)
+        if lookups is not None and current:
+            if lookups.people is not self.people_by_address:
+                _add_ref(lookups.people, strip_subaddress(address), ref)
+            lookups.people_count = len(self.people_by_address)
 
 
 def _add_ref(people: dict[str, list[PersonRef]], key: str, ref: PersonRef) -> None:
@@ -121,19 +125,47 @@ class Lookups:
     people: dict[str, list[PersonRef]]
     team: dict[str, int | None]
     blacklist: frozenset[str]
+    # What they were built from (by identity and size), to notice a snapshot changed since.
+    source_people: dict[str, list[PersonRef]]
+    people_count: int
+    source_team: dict[str, int | None]
+    team_count: int
+    source_blacklist: frozenset[str]
+
+    def is_current(self, snapshot: WorkspaceSnapshot) -> bool:
+        """Whether these lookups still describe ``snapshot`` (cheap: identities and sizes only)."""
+        return (
+            self.ignore_subaddress is snapshot.settings.ignore_subaddress
+            and self.source_people is snapshot.people_by_address
+            and self.people_count == len(snapshot.people_by_address)
+            and self.source_team is snapshot.team_addresses
+            and self.team_count == len(snapshot.team_addresses)
+            and self.source_blacklist is snapshot.blacklist
+        )
 
     @classmethod
-    def build(cls, snapshot: WorkspaceSnapshot, ignore_subaddress: bool) -> Lookups:
+    def build(cls, snapshot: WorkspaceSnapshot) -> Lookups:
         """The snapshot's own dicts as they are, or copies keyed without sub-addresses."""
-        if not ignore_subaddress:
-            return cls(False, snapshot.people_by_address, snapshot.team_addresses, snapshot.blacklist)
-        people: dict[str, list[PersonRef]] = {}
-        for address, refs in snapshot.people_by_address.items():
-            for ref in refs:
-                _add_ref(people, strip_subaddress(address), ref)
-        team = {strip_subaddress(a): member for a, member in snapshot.team_addresses.items()}
-        blacklist = frozenset(strip_subaddress(entry) for entry in snapshot.blacklist)
-        return cls(True, people, team, blacklist)
+        people, team, blacklist = snapshot.people_by_address, snapshot.team_addresses, snapshot.blacklist
+        ignore = snapshot.settings.ignore_subaddress
+        if ignore:
+            people = {}
+            for address, refs in snapshot.people_by_address.items():
+                for ref in refs:
+                    _add_ref(people, strip_subaddress(address), ref)
+            team = {strip_subaddress(a): member for a, member in snapshot.team_addresses.items()}
+            blacklist = frozenset(strip_subaddress(entry) for entry in snapshot.blacklist)
+        return cls(
+            ignore,
+            people,
+            team,
+            blacklist,
+            snapshot.people_by_address,
+            len(snapshot.people_by_address),
+            snapshot.team_addresses,
+            len(snapshot.team_addresses),
+            snapshot.blacklist,
+        )
 
 
 @dataclass(frozen=True, slots=True)

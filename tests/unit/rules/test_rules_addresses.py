@@ -1,0 +1,138 @@
+"""Blacklist entries as a user types them, blacklist matching, sub-addresses, role addresses and domains."""
+
+import re
+
+import pytest
+from tests.unit.rules.scenario import ROLE_FORMS
+
+from mailtrail.rules.addresses import (
+    blacklist_match,
+    domain_of,
+    is_role_address,
+    normalise_blacklist_entry,
+    normalise_domain,
+    strip_subaddress,
+)
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        ("john@acme.com", "john@acme.com"),
+        ("  John@ACME.com ", "john@acme.com"),
+        ("acme.com", "acme.com"),
+        ("@Acme.COM", "acme.com"),
+        ("*.Acme.com", "*.acme.com"),
+        ("acme.com.", "acme.com"),
+        ("xn--bcher-kva.example", "bücher.example"),
+        ("XN--BCHER-KVA.example", "bücher.example"),
+        ("*.xn--bcher-kva.example", "*.bücher.example"),
+        ("ann@xn--bcher-kva.example", "ann@bücher.example"),
+        # A decomposed "ü" (u + combining diaeresis) is stored composed (NFC), as the parser stores domains.
+        ("bu\u0308cher.example", "bücher.example"),
+        ("BÜCHER.example", "bücher.example"),
+        ("john+crm@acme.com", "john+crm@acme.com"),
+    ],
+)
+def test_blacklist_entries_are_stored_in_one_normal_form(typed: str, stored: str) -> None:
+    assert normalise_blacklist_entry(typed) == stored
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("", '"": empty entry'),
+        ("   ", "empty entry"),
+        ("*.", '"*.": no domain after "*."'),
+        ("a@b@c", '"a@b@c": more than one "@"'),
+        ("john doe@acme.com", "contains spaces"),
+        ("acme .com", "contains spaces"),
+        ("john@", 'no domain after "@"'),
+        ("@", 'no domain after "@"'),
+        ("*.john@acme.com", '"*." applies to a domain, not an address'),
+        ("acme..com", 'empty label in domain "acme..com"'),
+        (".acme.com", "empty label"),
+        ("a*b.com", '"*" is only allowed as a leading "*."'),
+        ("*acme.com", '"*" is only allowed as a leading "*."'),
+        ("jo*@acme.com", '"*" is only allowed as a leading "*."'),
+        ("<john@acme.com>", "contains < >"),
+        ("xn--a!b.com", '"xn--a!b" is not a valid IDNA (xn--) label'),
+    ],
+)
+def test_bad_blacklist_entries_are_refused_saying_what_is_wrong(typed: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)) as caught:
+        normalise_blacklist_entry(typed)
+    # The message starts with the entry as typed, so a user sees which one of several was refused.
+    assert str(caught.value).startswith(f'"{typed}"')
+
+
+def test_normalise_domain_compares_idn_in_unicode_form() -> None:
+    assert normalise_domain("Shop.XN--Bcher-KVA.Example.") == "shop.bücher.example"
+    assert normalise_domain("shop.bücher.example") == "shop.bücher.example"
+
+
+BLACKLIST = frozenset({"spam.com", "*.bulk.example", "john@acme.com", "*.bücher.example"})
+
+
+@pytest.mark.parametrize(
+    ("address", "entry"),
+    [
+        ("john@acme.com", "john@acme.com"),
+        ("jane@acme.com", None),
+        ("anyone@spam.com", "spam.com"),
+        # "domain" is that exact domain only, not its subdomains.
+        ("anyone@mx.spam.com", None),
+        ("anyone@bulk.example", "*.bulk.example"),
+        ("anyone@mail.bulk.example", "*.bulk.example"),
+        ("anyone@a.b.mail.bulk.example", "*.bulk.example"),
+        ("anyone@notbulk.example", None),
+        ("anyone@bulk.example.org", None),
+        ("anyone@shop.bücher.example", "*.bücher.example"),
+    ],
+)
+def test_blacklist_match_names_the_entry_that_covers_the_address(address: str, entry: str | None) -> None:
+    assert blacklist_match(address, BLACKLIST) == entry
+
+
+def test_blacklist_match_prefers_the_most_specific_entry() -> None:
+    blacklist = frozenset({"*.acme.com", "acme.com", "john@acme.com"})
+    assert blacklist_match("john@acme.com", blacklist) == "john@acme.com"
+    assert blacklist_match("jane@acme.com", blacklist) == "acme.com"
+    assert blacklist_match("jane@eu.acme.com", blacklist) == "*.acme.com"
+
+
+def test_empty_blacklist_matches_nothing() -> None:
+    assert blacklist_match("john@acme.com", frozenset()) is None
+
+
+@pytest.mark.parametrize(
+    ("address", "stripped"),
+    [
+        ("john+crm@acme.com", "john@acme.com"),
+        ("john+a+b@acme.com", "john@acme.com"),
+        ("john@acme.com", "john@acme.com"),
+        # A tag with nothing before it has no base address: keep it as written.
+        ("+tag@acme.com", "+tag@acme.com"),
+        ("john+@acme.com", "john@acme.com"),
+    ],
+)
+def test_strip_subaddress(address: str, stripped: str) -> None:
+    assert strip_subaddress(address) == stripped
+
+
+@pytest.mark.parametrize("local", ROLE_FORMS)
+def test_role_addresses_of_the_contract(local: str) -> None:
+    assert is_role_address(f"{local}@acme.com")
+    # "before any +": a tagged role address is still a role address.
+    assert is_role_address(f"{local}+billing@acme.com")
+
+
+@pytest.mark.parametrize("local", ["info", "support", "john", "replyto", "notifier", "my-noreply", "post"])
+def test_ordinary_addresses_are_not_role_addresses(local: str) -> None:
+    assert not is_role_address(f"{local}@acme.com")
+
+
+def test_domain_of() -> None:
+    assert domain_of("john@acme.com") == "acme.com"
+    assert domain_of("john@shop.bücher.example") == "shop.bücher.example"
+    assert domain_of("no-at-sign") == ""
