@@ -108,7 +108,7 @@ def set_setting(session: Session, workspace: Workspace, key: str, value: str) ->
             if visibility not in VISIBILITIES:
                 raise ValueError(f'"{value}" is not a visibility')
             workspace.visibility = visibility
-    except ValueError as exc:
+    except (ValueError, CrmError) as exc:
         raise CrmError(f"setting '{key}': {exc} (allowed: {ALLOWED[key]})") from None
     session.flush()
     return get_setting(session, workspace, key)
