@@ -20,7 +20,8 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from mailtrail.sandbox.clock import Clock, ManualClock
-from mailtrail.sandbox.message import StoredMessage, parse_address_list, parse_headers
+from mailtrail.sandbox.message import StoredMessage as StoredMessage  # re-exported for the apps
+from mailtrail.sandbox.message import parse_address_list, parse_headers
 
 ChangeKind = Literal["messageAdded", "messageDeleted", "labelAdded", "labelRemoved"]
 

@@ -1,0 +1,102 @@
+"""Gmail API error bodies: {"error": {"code", "message", "errors": [...], "status"}}, as Google sends them."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi.responses import JSONResponse
+
+from mailtrail.sandbox.faults import Fault, Scope
+from mailtrail.sandbox.quota import QuotaExceeded
+
+_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+}
+# code -> (domain, reason, message) used when nothing more specific is known.
+_DEFAULTS = {
+    400: ("global", "badRequest", "Bad Request"),
+    401: ("global", "authError", "Invalid Credentials"),
+    403: ("global", "forbidden", "Forbidden"),
+    404: ("global", "notFound", "Requested entity was not found."),
+    429: ("usageLimits", "rateLimitExceeded", "Rate Limit Exceeded"),
+    500: ("global", "backendError", "Backend Error"),
+    503: ("global", "backendError", "The service is currently unavailable."),
+}
+UNAUTHENTICATED_MESSAGE = (
+    "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other "
+    "valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project."
+)
+
+
+class GmailError(Exception):
+    """An error the Gmail API returns; ``body()`` is its JSON."""
+
+    def __init__(
+        self, code: int, message: str | None = None, reason: str | None = None, domain: str | None = None
+    ) -> None:
+        d_domain, d_reason, d_message = _DEFAULTS.get(code, ("global", "unknown", "Error"))
+        self.code = code
+        self.message = message or d_message
+        self.reason = reason or d_reason
+        self.domain = domain or d_domain
+        self.headers: dict[str, str] = {}
+        super().__init__(f"{code} {self.reason}: {self.message}")
+
+    def body(self) -> dict[str, Any]:
+        item: dict[str, Any] = {"message": self.message, "domain": self.domain, "reason": self.reason}
+        if self.code == 401:
+            item |= {"location": "Authorization", "locationType": "header"}
+            message = UNAUTHENTICATED_MESSAGE
+        else:
+            message = self.message
+        error: dict[str, Any] = {"code": self.code, "message": message, "errors": [item]}
+        if self.code in _STATUS:
+            error["status"] = _STATUS[self.code]
+        return {"error": error}
+
+    def response(self) -> JSONResponse:
+        headers = (
+            {"WWW-Authenticate": 'Bearer realm="https://accounts.google.com/"'} if self.code == 401 else {}
+        )
+        return JSONResponse(self.body(), status_code=self.code, headers={**headers, **self.headers})
+
+
+def quota_error(exc: QuotaExceeded) -> GmailError:
+    """The Gmail error for a quota rejection (per-user -> 403, project -> 403, concurrency -> 429)."""
+    if exc.concurrent:
+        return GmailError(429, "Too many concurrent requests for user", "rateLimitExceeded", "usageLimits")
+    if exc.reason == "userRateLimitExceeded":
+        return GmailError(403, "User Rate Limit Exceeded", "userRateLimitExceeded", "usageLimits")
+    return GmailError(403, "Rate Limit Exceeded", "rateLimitExceeded", "usageLimits")
+
+
+def _raw(error: GmailError) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    headers = [(b"content-type", b"application/json; charset=UTF-8")]
+    headers += [(k.lower().encode(), v.encode()) for k, v in error.headers.items()]
+    if error.code == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="https://accounts.google.com/"'))
+    return error.code, headers, json.dumps(error.body()).encode()
+
+
+def render_quota(exc: QuotaExceeded) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    return _raw(quota_error(exc))
+
+
+def render_fault(fault: Fault, scope: Scope) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Gmail's body for an injected fault (history_gone -> 404, expired_token -> 401, status -> that code)."""
+    if fault.kind == "history_gone":
+        error = GmailError(404)
+    elif fault.kind == "expired_token":
+        error = GmailError(401)
+    else:
+        error = GmailError(fault.status)
+    if fault.retry_after is not None:
+        error.headers["Retry-After"] = str(max(1, round(fault.retry_after)))
+    return _raw(error)
