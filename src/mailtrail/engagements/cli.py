@@ -1,9 +1,178 @@
-"""Commands of this domain (placeholder until its commands land)."""
+"""Commands of the engagements domain: import, explain, demo."""
 
 from __future__ import annotations
 
+import json
+import time
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from mailtrail.config import Settings
+from mailtrail.crm.accounts.service import account_names
+from mailtrail.crm.boundary import CliError, cli_errors, database_session, open_engine
+from mailtrail.crm.snapshot import load_snapshot
+from mailtrail.crm.workspaces.service import find_workspace
+from mailtrail.db import session_factory
+from mailtrail.engagements.explain import REASON_TEXT, Explanation, explain
+from mailtrail.engagements.importer import Importer
+from mailtrail.engagements.report import ImportSummary, ReportWriter
+from mailtrail.engagements.repository import EngagementRepository
+from mailtrail.mail.addresses import normalise_address
+from mailtrail.mail.rfc822 import parse_message
+from mailtrail.providers.files.reader import SourceError, check_paths, count_files, read_emails
+
+WorkspaceOption = Annotated[
+    str | None, typer.Option("--workspace", "-w", help="Workspace name (needed only when there are several).")
+]
 
 
 def register(app: typer.Typer) -> None:
     """Add this domain's commands to the root app."""
+    app.command("import")(import_emails)
+    app.command("explain")(explain_email)
+    from mailtrail.engagements.demo import demo
+
+    app.command("demo")(demo)
+
+
+def mailbox_address(text: str) -> str:
+    address = normalise_address(text.strip())
+    if address is None:
+        raise CliError(f"--mailbox {text!r} is not an email address")
+    return address
+
+
+def import_emails(
+    paths: Annotated[
+        list[Path], typer.Argument(help="mbox files, Maildirs, directories of RFC 822 files, files.")
+    ],
+    mailbox: Annotated[
+        str, typer.Option("--mailbox", help="The address of the mailbox these emails come from.")
+    ],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Decide everything, write nothing.")] = False,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write one JSON line per email to this file.")
+    ] = None,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Import emails from files: each gets a decision (imported, merged or skipped) with its reason."""
+    console = Console(stderr=True)
+    with cli_errors(), ExitStack() as stack:
+        address = mailbox_address(mailbox)
+        try:
+            sources = check_paths(paths)
+        except SourceError as exc:
+            raise CliError(str(exc)) from None
+        engine = open_engine()
+        stack.callback(engine.dispose)
+        session = stack.enter_context(session_factory(engine)())
+        chosen = find_workspace(session, workspace)
+        writer = ReportWriter(stack.enter_context(report.open("w", encoding="utf-8"))) if report else None
+        importer = Importer(session, chosen, address, now=datetime.now(UTC))
+        summary = ImportSummary()
+        progress = Progress(
+            TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console,
+            disable=not console.is_terminal,
+        )  # fmt: skip
+        task = progress.add_task("import", total=count_files(sources) if console.is_terminal else None)
+        started = time.perf_counter()
+        with progress:
+            for lines in importer.run(read_emails(sources), Settings().import_batch_size):
+                if not dry_run:
+                    session.commit()
+                if writer:
+                    writer.write(lines)
+                for line in lines:
+                    summary.add(line)
+                progress.advance(task, len(lines))
+        if dry_run:
+            session.rollback()
+        print_summary(summary, time.perf_counter() - started, dry_run=dry_run, report=report)
+
+
+def print_summary(summary: ImportSummary, seconds: float, *, dry_run: bool, report: Path | None) -> None:
+    """The counts per decision and reason, on the terminal."""
+    console = Console()
+    title = "Dry run: nothing was written" if dry_run else "Import"
+    table = Table(title=f"{title} ({summary.total} emails in {seconds:.1f} s)")
+    table.add_column("decision")
+    table.add_column("reason")
+    table.add_column("emails", justify="right")
+    for decision, reason, count in summary.rows():
+        table.add_row(decision, reason, str(count))
+    console.print(table)
+    verb = "would be created" if dry_run else "created"
+    console.print(f"people {verb}: {summary.people_created}")
+    if summary.dropped:
+        console.print(f"addresses dropped (no @, empty local part or domain): {summary.dropped}")
+    if report:
+        console.print(f"report: {report}")
+
+
+def explain_email(
+    file: Annotated[
+        Path, typer.Argument(help="An RFC 822 file (or an mbox: every email in it is explained).")
+    ],
+    mailbox: Annotated[
+        str | None, typer.Option("--mailbox", help="The mailbox it would be imported from (internal).")
+    ] = None,
+    at: Annotated[
+        datetime | None,
+        typer.Option("--at", help="Decide as if the email had been received at this time (UTC)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Say what an import would decide for an email and why, for every participant, without importing."""
+    with cli_errors():
+        try:
+            emails = list(read_emails(check_paths([file])))
+        except SourceError as exc:
+            raise CliError(str(exc)) from None
+        extra = [mailbox_address(mailbox)] if mailbox else []
+        received_at = (at if at.tzinfo else at.replace(tzinfo=UTC)) if at else None
+        now = datetime.now(UTC)
+        with database_session() as session:
+            ws = find_workspace(session, workspace)
+            snapshot = load_snapshot(session, ws.id, extra_internal=extra)
+            names = account_names(session, ws.id)
+            repository = EngagementRepository(session, ws.id)
+            explanations = []
+            for raw in emails:
+                email = parse_message(raw.data, received_at=received_at)
+                imported = bool(repository.existing_keys([email.key]))
+                explanations.append(
+                    explain(email, snapshot, now, already_imported=imported, account_names=names)
+                )
+            session.rollback()
+        for explanation in explanations:
+            if as_json:
+                typer.echo(json.dumps(explanation.as_json(), ensure_ascii=False))
+            else:
+                print_explanation(explanation)
+
+
+def print_explanation(explanation: Explanation) -> None:
+    console = Console(highlight=False)
+    body = explanation.as_json()
+    console.print(f"[bold]{body['decision']}[/bold] ({body['reason']}): {REASON_TEXT[explanation.reason]}")
+    console.print(f"key: {body['key']}   time: {body['time']}   subject: {body['subject']!r}")
+    table = Table(show_header=True)
+    for column in ("role", "address", "class", "why"):
+        table.add_column(column)
+    for participant in body["participants"]:
+        table.add_row(participant["role"], participant["address"], participant["class"], participant["why"])
+    console.print(table)
+    if explanation.plan is not None:
+        console.print(f"people linked: {', '.join(body['people']) or 'none'}")
+        console.print(f"people created: {', '.join(body['would_create']) or 'none'}")
+        console.print(f"accounts: {', '.join(body['accounts']) or 'none'}")
+    if body["defects"]:
+        console.print(f"parse notes: {'; '.join(body['defects'])}")
