@@ -1,9 +1,115 @@
-"""Commands of this domain (placeholder until its commands land)."""
+"""``mailtrail sandbox``: the Gmail and Graph emulators on 127.0.0.1, seeded and delivering over time."""
 
 from __future__ import annotations
 
+import secrets
+import tempfile
+import threading
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+from mailtrail.sandbox.clock import SystemClock
+from mailtrail.sandbox.generator import TrafficGenerator, populate
+from mailtrail.sandbox.seeding import SeedError, seed_mailbox
+from mailtrail.sandbox.server import DeliveryTicker, RunningApp
+from mailtrail.sandbox.store import Tenant
+
+
+def _parse_seed(value: str) -> tuple[str, Path | None]:
+    address, sep, path = value.partition("=")
+    if "@" not in address:
+        raise typer.BadParameter(f"--seed wants ADDRESS=PATH or ADDRESS=generated, got {value!r}")
+    if not sep or path == "generated":
+        return address.strip().lower(), None
+    return address.strip().lower(), Path(path)
+
+
+def _graph_app(tenant: Tenant, dev_token: str | None) -> tuple[Any, tuple[str, str] | None, str]:
+    """The Graph app if its package is present, served over TLS (msal wants https); else nothing."""
+    try:
+        from mailtrail.sandbox.graph.app import create_graph_app
+        from mailtrail.sandbox.graph.tls import make_loopback_certificate
+    except ImportError as exc:  # the Graph emulator is optional for the Gmail side
+        return None, None, f"Graph emulator unavailable: {exc}"
+    cert = make_loopback_certificate(Path(tempfile.mkdtemp(prefix="mailtrail-sandbox-")))
+    note = f"Graph TLS certificate (trust it in your client): {cert.cert_file}"
+    return create_graph_app(tenant, dev_token=dev_token), (str(cert.cert_file), str(cert.key_file)), note
+
+
+def sandbox(
+    gmail_port: Annotated[int, typer.Option(help="Port of the Gmail API emulator (0: a free one).")] = 8081,
+    graph_port: Annotated[
+        int, typer.Option(help="Port of the Microsoft Graph emulator (0: a free one).")
+    ] = 8082,
+    seed: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="ADDRESS=PATH (file, mbox, Maildir, directory, tarball) or ADDRESS=generated. Repeatable."
+        ),
+    ] = None,
+    deliver_every: Annotated[
+        float,
+        typer.Option(help="Deliver one generated message every N seconds to the seeded mailboxes (0: off)."),
+    ] = 0.0,
+    dev_token: Annotated[
+        str | None, typer.Option(help="A bearer token both emulators accept for every seeded mailbox.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Seed at most N messages per mailbox.")] = None,
+) -> None:
+    """Run local Gmail and Graph emulators with seeded mailboxes until Ctrl-C."""
+    from mailtrail.sandbox.gmail.app import create_gmail_app
+
+    tenant = Tenant(SystemClock())
+    seeds = [_parse_seed(value) for value in seed or ["ann.lee@company.example=generated"]]
+    team = [address for address, _ in seeds]
+    for address, path in seeds:
+        box = tenant.add_mailbox(address)
+        try:
+            if path is not None:
+                count = seed_mailbox(box, path, limit=limit)
+                typer.echo(f"seeded {address}: {count} messages from {path}")
+        except SeedError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--seed") from exc
+    generated = [address for address, path in seeds if path is None]
+    if generated:
+        generator = TrafficGenerator(generated, seed=1)
+        count = populate(tenant, generator, tenant.clock.now() - timedelta(days=14), limit or 200)
+        typer.echo(f"generated {count} deliveries for {', '.join(generated)}")
+    token = dev_token or secrets.token_urlsafe(24)
+    gmail = RunningApp(create_gmail_app(tenant, dev_token=token), gmail_port, log_level="info")
+    graph_app, tls, note = _graph_app(tenant, token)
+    servers = [gmail] + ([RunningApp(graph_app, graph_port, log_level="info", tls=tls)] if graph_app else [])
+    ticker = DeliveryTicker(tenant)
+    stop = threading.Event()
+    for server in servers:
+        server.start()
+    ticker.start()
+    typer.echo(f"Gmail API: {gmail.base_url}/gmail/v1/users/me/profile")
+    if graph_app:
+        typer.echo(f"Graph:     {servers[1].base_url}/v1.0/users/{team[0]}/mailFolders")
+    typer.echo(note)
+    typer.echo(f"Authorization: Bearer {token}")
+    live = TrafficGenerator(team, seed=2)
+    stream = live.generate(tenant.clock.now(), 10**9)
+    try:
+        while not stop.wait(deliver_every if deliver_every > 0 else 3600):
+            if deliver_every > 0:
+                mail = next(stream)
+                if mail.draft_of is not None:
+                    tenant.add_mailbox(mail.draft_of).save_draft(mail.raw)
+                else:
+                    tenant.deliver(mail.raw)
+    except KeyboardInterrupt:
+        typer.echo("stopping")
+    finally:
+        ticker.stop()
+        for server in servers:
+            server.stop()
 
 
 def register(app: typer.Typer) -> None:
-    """Add this domain's commands to the root app."""
+    """Add ``mailtrail sandbox``."""
+    app.command("sandbox")(sandbox)

@@ -28,15 +28,28 @@ def _free_port() -> int:
 class RunningApp:
     """One app served by uvicorn on a thread; ``base_url`` is where it listens."""
 
-    def __init__(self, app: Any, port: int = 0, log_level: str = "warning") -> None:
+    def __init__(
+        self, app: Any, port: int = 0, log_level: str = "warning", tls: tuple[str, str] | None = None
+    ) -> None:
+        """``tls`` is (certificate file, key file) to serve https (msal wants an https authority)."""
         self.port = port or _free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level=log_level, lifespan="off")
+        self.scheme = "https" if tls else "http"
+        certfile, keyfile = tls or (None, None)
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level=log_level,
+            lifespan="off",
+            ssl_certfile=certfile,
+            ssl_keyfile=keyfile,
+        )
         self.server = _QuietServer(config)
         self.thread = threading.Thread(target=self.server.run, name=f"sandbox-{self.port}", daemon=True)
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 10.0) -> None:
         self.thread.start()
