@@ -1,0 +1,1 @@
+"""Microsoft Graph v1.0 mail emulator and Microsoft identity platform endpoints (``create_graph_app``)."""

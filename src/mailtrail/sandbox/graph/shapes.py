@@ -1,0 +1,201 @@
+"""JSON of Graph v1.0 ``message``, ``recipient`` and ``mailFolder`` resources built from store objects.
+
+Property names and formats follow the v1.0 resource pages (learn.microsoft.com/graph/api/resources/message,
+.../mailfolder): dates are ISO 8601 UTC with ``Z``; recipients are ``{"emailAddress": {"name", "address"}}``;
+``internetMessageHeaders`` is returned only when ``$select`` asks for it, as Graph does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from email.message import Message
+
+from mailtrail.sandbox.graph.errors import GraphError
+from mailtrail.sandbox.graph.ids import (
+    ROOT_FOLDER,
+    IdKind,
+    change_key,
+    conversation_graph_id,
+    folder_graph_id,
+    message_graph_id,
+)
+from mailtrail.sandbox.message import StoredMessage, body_text, parse_address_list, parse_mime, preview
+from mailtrail.sandbox.store import Folder, Mailbox
+
+# Every v1.0 message property the sandbox serves ("id" and "@odata.etag" always come back).
+MESSAGE_PROPERTIES = (
+    "id",
+    "createdDateTime",
+    "lastModifiedDateTime",
+    "changeKey",
+    "categories",
+    "receivedDateTime",
+    "sentDateTime",
+    "hasAttachments",
+    "internetMessageId",
+    "subject",
+    "bodyPreview",
+    "importance",
+    "parentFolderId",
+    "conversationId",
+    "conversationIndex",
+    "isDeliveryReceiptRequested",
+    "isReadReceiptRequested",
+    "isRead",
+    "isDraft",
+    "webLink",
+    "inferenceClassification",
+    "body",
+    "uniqueBody",
+    "sender",
+    "from",
+    "toRecipients",
+    "ccRecipients",
+    "bccRecipients",
+    "replyTo",
+    "flag",
+    "internetMessageHeaders",
+)
+_DEFAULT_EXCLUDED = frozenset({"internetMessageHeaders", "uniqueBody"})
+FOLDER_PROPERTIES = (
+    "id",
+    "displayName",
+    "parentFolderId",
+    "childFolderCount",
+    "unreadItemCount",
+    "totalItemCount",
+    "isHidden",
+)
+
+
+def graph_time(value: datetime | None) -> str | None:
+    """ISO 8601 UTC with a ``Z``, seconds precision, as Graph formats dateTimeOffset values."""
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
+
+
+def parse_select(select: str | None, allowed: Iterable[str], type_name: str) -> frozenset[str] | None:
+    """The properties named by ``$select`` (None when absent); an unknown name is Graph's 400."""
+    if select is None:
+        return None
+    names = frozenset(s.strip() for s in select.split(",") if s.strip())
+    known = set(allowed)
+    for name in sorted(names):
+        if name not in known:
+            raise GraphError(
+                400,
+                "RequestBroker--ParseUri",
+                f"Could not find a property named '{name}' on type 'microsoft.graph.{type_name}'.",
+            )
+    return names
+
+
+def recipient(name: str, address: str) -> dict[str, object]:
+    """A ``recipient``: ``{"emailAddress": {"name", "address"}}`` (name falls back to the address)."""
+    return {"emailAddress": {"name": name or address, "address": address}}
+
+
+def _recipients(header: str) -> list[dict[str, object]]:
+    return [recipient(name, address) for name, address in parse_address_list(header)]
+
+
+def _single(header: str) -> dict[str, object] | None:
+    found = _recipients(header)
+    return found[0] if found else None
+
+
+def _has_attachments(tree: Message) -> bool:
+    for part in tree.walk():
+        if part.is_multipart():
+            continue
+        disposition = (part.get("Content-Disposition") or "").lower()
+        if disposition.startswith("attachment") or (part.get_filename() and "inline" not in disposition):
+            return True
+    return False
+
+
+def etag(msg: StoredMessage) -> str:
+    """The weak ETag Graph puts in ``@odata.etag`` (follows the changeKey)."""
+    return f'W/"{change_key(msg.history_id)}"'
+
+
+def message_json(
+    msg: StoredMessage,
+    select: frozenset[str] | None,
+    id_kind: IdKind,
+    last_modified: datetime | None = None,
+) -> dict[str, object]:
+    """The Graph ``message`` for a stored message, restricted to ``select`` when given."""
+    wanted = set(select) if select is not None else set(MESSAGE_PROPERTIES) - _DEFAULT_EXCLUDED
+    headers = msg.headers
+    out: dict[str, object] = {
+        "@odata.etag": etag(msg),
+        "id": message_graph_id(msg.mailbox, msg.id, msg.folder_id, id_kind),
+    }
+    values: dict[str, object] = {}
+
+    def put(name: str, compute: object) -> None:
+        if name in wanted:
+            values[name] = compute() if callable(compute) else compute
+
+    sender = headers.sender or headers.from_
+    put("createdDateTime", graph_time(msg.received_at))
+    put("lastModifiedDateTime", graph_time(last_modified or msg.received_at))
+    put("changeKey", change_key(msg.history_id))
+    put("categories", [])
+    put("receivedDateTime", graph_time(msg.received_at))
+    put("sentDateTime", graph_time(None if msg.is_draft else (headers.date or msg.received_at)))
+    put("hasAttachments", lambda: _has_attachments(parse_mime(msg.raw)))
+    put("internetMessageId", headers.message_id)
+    put("subject", headers.subject)
+    put("bodyPreview", lambda: preview(msg.raw, 255))
+    put("importance", "normal")
+    put("parentFolderId", folder_graph_id(msg.mailbox, msg.folder_id))
+    put("conversationId", conversation_graph_id(msg.mailbox, msg.thread_id))
+    put("conversationIndex", None)
+    put("isDeliveryReceiptRequested", False)
+    put("isReadReceiptRequested", False)
+    put("isRead", "UNREAD" not in msg.labels)
+    put("isDraft", msg.is_draft)
+    put(
+        "webLink",
+        f"https://outlook.office365.com/owa/?ItemID={out['id']}&exvsurl=1&viewmodel=ReadMessageItem",
+    )
+    put("inferenceClassification", "focused")
+    put("body", lambda: _body(msg.raw))
+    put("uniqueBody", lambda: _body(msg.raw))
+    put("sender", lambda: _single(sender))
+    put("from", lambda: _single(headers.from_))
+    put("toRecipients", lambda: _recipients(headers.to))
+    put("ccRecipients", lambda: _recipients(headers.cc))
+    put("bccRecipients", lambda: _recipients(headers.bcc))
+    put("replyTo", lambda: _recipients(headers.reply_to))
+    put("flag", {"flagStatus": "notFlagged"})
+    put("internetMessageHeaders", lambda: [{"name": k, "value": v} for k, v in headers.all])
+    for name in MESSAGE_PROPERTIES:  # keep the documented property order
+        if name in values:
+            out[name] = values[name]
+    return out
+
+
+def _body(raw: bytes) -> dict[str, str]:
+    kind, text = body_text(raw)
+    return {"contentType": kind, "content": text}
+
+
+def folder_json(box: Mailbox, folder: Folder, select: frozenset[str] | None = None) -> dict[str, object]:
+    """The Graph ``mailFolder`` for a store folder, with live counts."""
+    members = [m for m in box.messages() if m.folder_id == folder.id]
+    children = [f for f in box.folders() if f.parent_id == folder.id]
+    out: dict[str, object] = {
+        "id": folder_graph_id(box.address, folder.id),
+        "displayName": folder.name,
+        "parentFolderId": folder_graph_id(box.address, folder.parent_id or ROOT_FOLDER),
+        "childFolderCount": len(children),
+        "unreadItemCount": sum(1 for m in members if "UNREAD" in m.labels),
+        "totalItemCount": len(members),
+        "isHidden": False,
+    }
+    if select is not None:
+        return {k: v for k, v in out.items() if k == "id" or k in select}
+    return out
