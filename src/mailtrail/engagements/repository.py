@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from mailtrail.models import (
@@ -94,12 +94,16 @@ class EngagementRepository:
             self.session.flush()
         return mailbox
 
-    def is_tombstoned(self, key: str) -> bool:
-        return (
-            self.session.scalar(
-                select(Tombstone.id).where(
-                    Tombstone.workspace_id == self.workspace_id, Tombstone.message_key == key
-                )
+    def delete(self, engagement_id: int, message_key: str, deleted_by: str | None, at: datetime) -> None:
+        """Delete an engagement (its participants, links and sources go with it) and leave a tombstone."""
+        self.session.execute(
+            delete(Engagement).where(
+                Engagement.workspace_id == self.workspace_id, Engagement.id == engagement_id
             )
-            is not None
         )
+        self.session.add(
+            Tombstone(
+                workspace_id=self.workspace_id, message_key=message_key, deleted_at=at, deleted_by=deleted_by
+            )
+        )
+        self.session.flush()
