@@ -15,7 +15,7 @@ import pytest
 
 from mailtrail.sandbox.clock import ManualClock
 from mailtrail.sandbox.faults import FaultPlan
-from mailtrail.sandbox.generator import TrafficGenerator, populate
+from mailtrail.sandbox.generator import GeneratedMail, TrafficGenerator, populate
 from mailtrail.sandbox.gmail.app import GmailSandbox, create_gmail_app
 from mailtrail.sandbox.quota import GMAIL_POLICY
 from mailtrail.sandbox.server import serve
@@ -30,13 +30,19 @@ def clock() -> ManualClock:
     return ManualClock()
 
 
+@pytest.fixture(scope="session")
+def traffic() -> list[GeneratedMail]:
+    """Three days of generated traffic (made once: generating is the slow part)."""
+    return list(TrafficGenerator(TEAM, seed=7).generate(ManualClock().now() - timedelta(days=3), 80))
+
+
 @pytest.fixture
-def tenant(clock: ManualClock) -> Tenant:
-    """Two team mailboxes with three days of generated traffic."""
+def tenant(clock: ManualClock, traffic: list[GeneratedMail]) -> Tenant:
+    """Two team mailboxes holding the generated traffic."""
     tenant = Tenant(clock)
     for address in TEAM:
         tenant.add_mailbox(address)
-    populate(tenant, TrafficGenerator(TEAM, seed=7), clock.now() - timedelta(days=3), 80)
+    populate(tenant, iter(traffic), clock.now())
     return tenant
 
 

@@ -154,12 +154,12 @@ def test_generator_is_deterministic_and_plausible() -> None:
         tenant = Tenant(ManualClock())
         for address in team:
             tenant.add_mailbox(address)
-        populate(tenant, TrafficGenerator(team, seed=seed), tenant.clock.now() - timedelta(days=2), 60)
+        populate(tenant, TrafficGenerator(team, seed=seed), tenant.clock.now() - timedelta(days=2), 25)
         return [m.raw for box in tenant for m in box.messages()]
 
     assert run(5) == run(5)
     assert run(5) != run(6)
-    mails = list(TrafficGenerator(team, seed=5).generate(ManualClock().now(), 200))
+    mails = list(TrafficGenerator(team, seed=5).generate(ManualClock().now(), 120))
     kinds = {m.kind for m in mails}
     assert kinds == {"customer", "internal", "newsletter", "draft", "spam", "personal"}
     replies = [m.raw for m in mails if b"In-Reply-To:" in m.raw]

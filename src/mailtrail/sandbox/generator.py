@@ -8,7 +8,7 @@ can never be real). Every message is raw RFC 822 bytes built with the stdlib; no
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -179,14 +179,18 @@ class TrafficGenerator:
             yield GeneratedMail(msg.as_bytes(policy=SMTP), at, "draft", draft_of=owner.address)
 
 
-def populate(tenant: Tenant, generator: TrafficGenerator, start: datetime, count: int) -> int:
-    """Deliver ``count`` generated messages into ``tenant`` (drafts saved, spam in SPAM); returns deliveries.
+def populate(
+    tenant: Tenant, traffic: TrafficGenerator | Iterable[GeneratedMail], start: datetime, count: int = 100
+) -> int:
+    """Deliver generated messages into ``tenant`` (drafts saved, spam in SPAM); returns deliveries.
 
+    ``traffic`` is a generator (``count`` messages from ``start`` are made) or already generated mail.
     Messages dated after the tenant clock's now are scheduled, so they arrive over time as the clock moves.
     """
     now = tenant.clock.now()
     delivered = 0
-    for mail in generator.generate(start, count):
+    mails = traffic.generate(start, count) if isinstance(traffic, TrafficGenerator) else traffic
+    for mail in mails:
         if mail.draft_of is not None:
             tenant.add_mailbox(mail.draft_of).save_draft(mail.raw)
             delivered += 1

@@ -69,6 +69,16 @@ def _rsa_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
+_PROCESS_KEY: list[rsa.RSAPrivateKey] = []
+
+
+def _process_signing_key() -> rsa.RSAPrivateKey:
+    """One signing key per process: making a 2048-bit key costs about half a second, per app is too slow."""
+    if not _PROCESS_KEY:
+        _PROCESS_KEY.append(_rsa_key())
+    return _PROCESS_KEY[0]
+
+
 def _b64url_uint(value: int) -> str:
     raw = value.to_bytes((value.bit_length() + 7) // 8, "big")
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
@@ -77,12 +87,17 @@ def _b64url_uint(value: int) -> str:
 class GoogleAuth:
     """Clients, grants and tokens of the sandbox's Google identity endpoints; thread-safe."""
 
-    def __init__(self, clock: Clock, *, token_lifetime: timedelta = timedelta(hours=1)) -> None:
+    def __init__(
+        self, clock: Clock, *, token_lifetime: timedelta = timedelta(hours=1), own_key: bool = False
+    ) -> None:
+        """``own_key`` makes a signing key for this instance instead of sharing the process's one."""
         self.clock = clock
         self.token_lifetime = token_lifetime
         self._lock = threading.Lock()
-        self._key = _rsa_key()
-        self.key_id = secrets.token_hex(20)
+        self._key = _rsa_key() if own_key else _process_signing_key()
+        self.key_id = hashlib.sha1(  # noqa: S324 (a key id, not a security digest)
+            self._key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
+        ).hexdigest()
         self.clients: dict[str, str | None] = {DEFAULT_CLIENT_ID: DEFAULT_CLIENT_SECRET}
         self._codes: dict[str, _Code] = {}
         self._refresh: dict[str, Grant] = {}
