@@ -36,6 +36,10 @@ _SIMPLE_ADDRESS = re.compile(
     r"\s*([A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+)@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)\.?\s*"
 )
 _INNER_COMMENT = re.compile(r"\((?:[^()\\]|\\.)*\)")
+# Characters that cannot be in a domain, or in an unquoted local part: such an "address" is junk. Stray
+# quotes are let through in local parts: Enron has real recipients like <a".'"fishkin@enron.com>.
+_BAD_DOMAIN = re.compile(r'[@<>"(),;:\\\[\]]')
+_BAD_LOCAL = re.compile(r"[<>(),;:\\\[\]]")
 _WHITE = re.compile(r"\s+")
 _QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
 # Ideographic and full-width full stops separate domain labels like "." does (IDNA, RFC 3490 3.1).
@@ -93,7 +97,9 @@ def normalise_address(addr_spec: str) -> str | None:
     domain = _WHITE.sub("", domain)
     if domain.endswith("."):
         domain = domain[:-1]
-    if not local or not domain or "@" in domain:
+    if not local or not domain or (_BAD_DOMAIN.search(domain) and not domain.startswith("[")):
+        return None
+    if not local.startswith('"') and _BAD_LOCAL.search(local):
         return None
     local = local.lower()
     if not local.isascii():
@@ -214,7 +220,9 @@ def _parse_full_list(
         kind = match.lastgroup
         text = match.group()
         position = match.end()
-        if kind == "atom" or kind == "quoted":
+        if kind == "quoted" and (len(text) < 2 or not text.endswith('"')):
+            position = match.start() + 1  # an unclosed quote: read on as if the '"' were not there
+        elif kind == "atom" or kind == "quoted":
             entry.words.append(text)
         elif kind == "angle":
             inner = text[1:-1] if text.endswith(">") else text[1:]

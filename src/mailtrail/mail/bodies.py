@@ -34,6 +34,8 @@ def extract_bodies(raw: bytes) -> tuple[str | None, str | None]:
     html: str | None = None
     for part in _leaf_parts(message):
         content_type, charset, attachment = _describe(part)
+        if content_type.startswith("multipart/"):
+            content_type = "text/plain"  # its boundary never appears: what is there is the text
         if attachment or not content_type.startswith("text/"):
             continue
         if content_type == "text/html":

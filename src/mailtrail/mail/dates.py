@@ -19,6 +19,9 @@ _COMMON = re.compile(
     r"\s+([+-])(\d{2})(\d{2})(?:\s*\([^()]*\))?\s*"
 )
 
+_COMMENT = re.compile(r"\([^()]*\)")
+_TIME_BLANKS = re.compile(r"\s*:\s*")
+
 
 def parse_date(value: str, defects: list[str] | None = None) -> datetime | None:
     """A Date header value as an aware UTC datetime; None (noted in ``defects``) when it does not parse.
@@ -51,6 +54,9 @@ def _parse_lenient(value: str, notes: list[str]) -> datetime | None:
     if not text:
         notes.append("empty Date header")
         return None
+    if "(" in text or " :" in text or ": " in text:
+        # Obsolete syntax allows comments and blanks inside: "09(comment):   55  :  06".
+        text = _TIME_BLANKS.sub(":", _COMMENT.sub(" ", text)).strip()
     try:
         parts = parsedate_tz(text)
     except (ValueError, TypeError, IndexError, OverflowError):

@@ -66,6 +66,10 @@ def read_header_block(raw: bytes, wanted: frozenset[str] = WANTED_FIELDS) -> Hea
         block.body_offset = separator.end()
     text = _decode_header_bytes(raw[start:end], block.defects)
     _read_fields(text, wanted, block)
+    if not block.is_email:
+        # No header block after all: everything is body (and what the fallback key reads).
+        block.body_offset = start
+        block.defects.clear()
     return block
 
 
