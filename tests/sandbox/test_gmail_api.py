@@ -22,6 +22,7 @@ ANN = TEAM[0]
 def test_every_shape_validates_against_the_discovery_document(client: httpx.Client, gmail_schema) -> None:
     gmail_schema("Profile", client.get("/gmail/v1/users/me/profile").json())
     gmail_schema("ListLabelsResponse", client.get(f"/gmail/v1/users/{ANN}/labels").json())
+    gmail_schema("Label", client.get(f"/gmail/v1/users/{ANN}/labels/INBOX").json())
     listing = client.get(f"/gmail/v1/users/{ANN}/messages", params={"maxResults": 5}).json()
     gmail_schema("ListMessagesResponse", listing)
     first = listing["messages"][0]["id"]
@@ -96,7 +97,7 @@ def test_list_queries_paging_and_spam_trash(client: httpx.Client, tenant: Tenant
 
 
 def test_history_follows_changes_and_expires_after_the_horizon(
-    client: httpx.Client, tenant: Tenant, clock: ManualClock
+    client: httpx.Client, tenant: Tenant, clock: ManualClock, gmail_schema
 ) -> None:
     box = tenant.mailbox(ANN)
     start = box.history_id
@@ -105,6 +106,7 @@ def test_history_follows_changes_and_expires_after_the_horizon(
     box.modify(added.id, remove=["UNREAD"])
     box.delete(added.id)
     body = client.get(f"/gmail/v1/users/{ANN}/history", params={"startHistoryId": start}).json()
+    gmail_schema("ListHistoryResponse", body)
     kinds = [next(k for k in record if k not in ("id", "messages")) for record in body["history"]]
     assert kinds == ["messagesAdded", "labelsRemoved", "messagesDeleted"]
     assert body["history"][1]["labelsRemoved"][0]["labelIds"] == ["UNREAD"]

@@ -54,13 +54,14 @@ def _history_ids(received: list[tuple[str, dict[str, Any]]]) -> list[int]:
 
 
 def test_watch_pushes_signed_notifications(
-    gmail: tuple[str, GmailSandbox], tenant: Tenant, client: httpx.Client, receiver
+    gmail: tuple[str, GmailSandbox], tenant: Tenant, client: httpx.Client, receiver, gmail_schema
 ) -> None:
     base, sandbox = gmail
     url, received = receiver
     sandbox.push.create_subscription(TOPIC, url, audience="https://mailtrail.example/push")
     watch = client.post(f"/gmail/v1/users/{TEAM[0]}/watch", json={"topicName": TOPIC, "labelIds": ["INBOX"]})
     assert watch.status_code == 200
+    gmail_schema("WatchResponse", watch.json())
     assert int(watch.json()["historyId"]) == tenant.mailbox(TEAM[0]).history_id
     _deliver(tenant, "first")
     sandbox.push.flush()
@@ -87,6 +88,9 @@ def test_unknown_topic_is_refused(client: httpx.Client) -> None:
     response = client.post(f"/gmail/v1/users/{TEAM[0]}/watch", json={"topicName": "projects/p/topics/none"})
     assert response.status_code == 404
     assert client.post(f"/gmail/v1/users/{TEAM[0]}/watch", json={"topicName": "bad"}).status_code == 400
+    garbage = client.post(f"/gmail/v1/users/{TEAM[0]}/watch", content=b"{not json")
+    assert garbage.status_code == 400
+    assert "JSON" in garbage.json()["error"]["message"]
 
 
 def test_push_faults_duplicate_and_reorder(

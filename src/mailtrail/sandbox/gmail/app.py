@@ -243,7 +243,12 @@ def create_gmail_app(
 
     @app.post("/gmail/v1/users/{userId}/watch")
     async def watch(mailbox: MailboxDep, request: Request) -> dict[str, Any]:
-        body = await request.json()
+        try:
+            body = await request.json()
+        except ValueError:
+            raise GmailError(400, "Invalid JSON payload received in the watch request body.") from None
+        if not isinstance(body, dict):
+            raise GmailError(400, "The watch request body must be a JSON object (WatchRequest).")
         topic = str(body.get("topicName", ""))
         if not re.fullmatch(r"projects/[^/]+/topics/[^/]+", topic):
             raise GmailError(

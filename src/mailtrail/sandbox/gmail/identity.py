@@ -146,8 +146,12 @@ def identity_router(tenant: Tenant, auth: GoogleAuth) -> APIRouter:
     @router.post("/sandbox/service-accounts")
     async def create_service_account(request: Request) -> dict[str, str]:
         """Sandbox-only: a key file for a new service account (JSON body ``{"email": ...}``)."""
-        payload = await request.json()
-        email = str(payload.get("email") or "mailtrail@sandbox-project.iam.gserviceaccount.com")
+        try:
+            payload = await request.json()
+        except ValueError:
+            payload = {}
+        default = "mailtrail@sandbox-project.iam.gserviceaccount.com"
+        email = str(payload.get("email") or default) if isinstance(payload, dict) else default
         return auth.create_service_account(email, f"{str(request.base_url).rstrip('/')}/token")
 
     return router
