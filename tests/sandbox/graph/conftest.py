@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import ssl
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -15,13 +14,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from mailtrail.sandbox.clock import ManualClock
 from mailtrail.sandbox.graph.app import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, create_graph_app
 from mailtrail.sandbox.graph.state import GraphSandbox
 from mailtrail.sandbox.graph.tls import LoopbackCertificate, make_loopback_certificate
+from mailtrail.sandbox.server import RunningApp
 from mailtrail.sandbox.store import Tenant
 
 ADA = "ada@example.com"
@@ -84,28 +83,6 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> LoopbackCertificate
     return make_loopback_certificate(tmp_path_factory.mktemp("tls"))
 
 
-def serve(app: FastAPI, cert: LoopbackCertificate | None) -> tuple[uvicorn.Server, threading.Thread, int]:
-    """Run ``app`` with uvicorn in a thread on a random loopback port."""
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        ssl_certfile=str(cert.cert_file) if cert else None,
-        ssl_keyfile=str(cert.key_file) if cert else None,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the Graph emulator did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    return server, thread, port
-
-
 @pytest.fixture
 def graph(certificate: LoopbackCertificate) -> Iterator[GraphServer]:
     clock = ManualClock()
@@ -113,16 +90,11 @@ def graph(certificate: LoopbackCertificate) -> Iterator[GraphServer]:
     tenant.add_mailbox(ADA, "Ada Lovelace")
     tenant.add_mailbox(BOB, "Bob Builder")
     app = create_graph_app(tenant)
-    server, thread, port = serve(app, certificate)
-    yield GraphServer(f"https://127.0.0.1:{port}", app, app.state.sandbox, tenant, clock, certificate)
-    stop(server, thread)
-
-
-def stop(server: uvicorn.Server, thread: threading.Thread) -> None:
-    """Stop at once: clients such as msal's requests session keep connections open."""
-    server.should_exit = True
-    server.force_exit = True
-    thread.join(timeout=10)
+    running = RunningApp(app, tls=(str(certificate.cert_file), str(certificate.key_file)))
+    running.start()
+    yield GraphServer(running.base_url, app, app.state.sandbox, tenant, clock, certificate)
+    running.server.force_exit = True  # msal's requests session keeps connections open
+    running.stop()
 
 
 @dataclass
@@ -132,7 +104,7 @@ class Webhook:
     url: str
     validations: list[str] = field(default_factory=list)
     notifications: list[dict[str, object]] = field(default_factory=list)
-    mode: str = "echo"  # echo | refuse (500) | wrong (answers another token)
+    mode: str = "echo"  # echo | refuse (500) | wrong (answers another token) | down (500 to notifications)
 
     def items(self) -> list[dict[str, object]]:
         """Every notification item received, in arrival order."""
@@ -161,6 +133,11 @@ def webhook() -> Iterator[Webhook]:
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
                 self.wfile.write(answer)
+                return
+            if hook.mode == "down":
+                self.send_response(500)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
                 return
             hook.notifications.append(json.loads(body))
             self.send_response(202)

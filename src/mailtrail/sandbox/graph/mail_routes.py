@@ -5,7 +5,7 @@ No ``from __future__ import annotations`` here: FastAPI must see the ``Access`` 
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
@@ -44,6 +44,11 @@ def prefer(request: Request) -> dict[str, str]:
             if name:
                 found[name.strip().lower()] = value.strip().strip('"')
     return found
+
+
+def link(base: str, params: dict[str, Any]) -> str:
+    """A next/delta link; ``$`` stays literal in parameter names, as in Graph's own links."""
+    return f"{base}?{urlencode(params, safe='$')}"
 
 
 def id_kind(request: Request) -> IdKind:
@@ -114,7 +119,7 @@ def _page(request: Request, items: list[dict[str, object]], context: str) -> dic
     if skip + top < len(items):
         query = dict(request.query_params)
         query["$skip"] = str(skip + top)
-        body["@odata.nextLink"] = f"{str(request.url).split('?')[0]}?{urlencode(query)}"
+        body["@odata.nextLink"] = link(str(request.url).split("?")[0], query)
     return body
 
 
@@ -184,7 +189,7 @@ def mail_router(graph: GraphSandbox) -> APIRouter:
         if skip + top < len(msgs):
             query = dict(request.query_params)
             query["$skip"] = str(skip + top)
-            body["@odata.nextLink"] = f"{str(request.url).split('?')[0]}?{urlencode(query)}"
+            body["@odata.nextLink"] = link(str(request.url).split("?")[0], query)
         return JSONResponse(body, headers=_applied(request))
 
     @router.get("/messages")
@@ -258,9 +263,9 @@ def mail_router(graph: GraphSandbox) -> APIRouter:
             "value": _delta_values(request, box, page),
         }
         if page.skip_token is not None:
-            body["@odata.nextLink"] = f"{base}?{urlencode({'$skiptoken': page.skip_token})}"
+            body["@odata.nextLink"] = link(base, {"$skiptoken": page.skip_token})
         else:
-            body["@odata.deltaLink"] = f"{base}?{urlencode({'$deltatoken': page.delta_token})}"
+            body["@odata.deltaLink"] = link(base, {"$deltatoken": page.delta_token})
         return JSONResponse(body, headers=_applied(request, applied))
 
     def _delta_values(request: Request, box: Mailbox, page: DeltaPage) -> list[dict[str, object]]:
