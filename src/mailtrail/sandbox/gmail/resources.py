@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from email.message import Message
+from functools import partial
 from typing import Any
 
 from mailtrail.sandbox.message import StoredMessage, parse_mime, preview
@@ -63,7 +64,8 @@ def message_json(
         "id": msg.id,
         "threadId": msg.thread_id,
         "labelIds": sorted(msg.labels),
-        "snippet": html.escape(preview(msg.raw, 200)),
+        # Gmail escapes the snippet as HTML, apostrophes as &#39;.
+        "snippet": html.escape(preview(msg.raw, 200)).replace("&#x27;", "&#39;"),
         "sizeEstimate": msg.size,
         "historyId": str(msg.history_id),
         "internalDate": _internal_date(msg),
@@ -170,8 +172,40 @@ def _label_by_query_name(mailbox: Mailbox, name: str) -> str:
 Predicate = Callable[[StoredMessage], bool]
 
 
+def _received_after(when: datetime, m: StoredMessage) -> bool:
+    return m.received_at >= when
+
+
+def _received_before(when: datetime, m: StoredMessage) -> bool:
+    return m.received_at < when
+
+
+def _has_label(label: str, m: StoredMessage) -> bool:
+    return label in m.labels
+
+
+def _header_contains(attr: str, text: str, m: StoredMessage) -> bool:
+    return text in str(getattr(m.headers, attr)).lower()
+
+
+def _text_contains(text: str, m: StoredMessage) -> bool:
+    return text in f"{m.headers.subject} {m.headers.from_}".lower()
+
+
+def _message_id_is(value: str, m: StoredMessage) -> bool:
+    return (m.headers.message_id or "").strip("<>") == value.strip("<>")
+
+
+def _negated(pred: Predicate, m: StoredMessage) -> bool:
+    return not pred(m)
+
+
 def compile_query(q: str, mailbox: Mailbox, now: datetime) -> tuple[list[Predicate], bool]:
-    """Predicates for ``q`` and whether it names spam or trash itself (then they are not left out)."""
+    """Predicates for ``q`` and whether it names spam or trash itself (then they are not left out).
+
+    Dates are read in UTC (Gmail reads them in the account's time zone); seconds since the epoch are exact.
+    Bare words match the subject and From (Gmail searches the whole message).
+    """
     predicates: list[Predicate] = []
     names_spam_trash = False
     for match in _TOKEN.finditer(q or ""):
@@ -182,17 +216,14 @@ def compile_query(q: str, mailbox: Mailbox, now: datetime) -> tuple[list[Predica
             match.group(4),
         )
         if bare is not None:
-            text = bare.lower()
-            predicates.append(lambda m, t=text: t in (m.headers.subject + " " + m.headers.from_).lower())
+            predicates.append(partial(_text_contains, bare.lower()))
             continue
         value = value.strip('"')
         pred: Predicate
         if key in ("after", "newer", "newer_than"):
-            when = _parse_when(value, now)
-            pred = lambda m, w=when: m.received_at >= w  # noqa: E731
+            pred = partial(_received_after, _parse_when(value, now))
         elif key in ("before", "older", "older_than"):
-            when = _parse_when(value, now)
-            pred = lambda m, w=when: m.received_at < w  # noqa: E731
+            pred = partial(_received_before, _parse_when(value, now))
         elif key == "in" and value.lower() == "anywhere":
             names_spam_trash = True
             continue
@@ -204,14 +235,12 @@ def compile_query(q: str, mailbox: Mailbox, now: datetime) -> tuple[list[Predica
             if label is None:
                 label = _label_by_query_name(mailbox, value)
             names_spam_trash |= label in ("SPAM", "TRASH") and not negate
-            pred = lambda m, lb=label: lb in m.labels  # noqa: E731
+            pred = partial(_has_label, label)
         elif key in ("from", "to", "cc", "bcc", "subject"):
-            attr = "from_" if key == "from" else key
-            text = value.lower()
-            pred = lambda m, a=attr, t=text: t in str(getattr(m.headers, a)).lower()  # noqa: E731
+            pred = partial(_header_contains, "from_" if key == "from" else key, value.lower())
         elif key == "rfc822msgid":
-            pred = lambda m, v=value: (m.headers.message_id or "").strip("<>") == v.strip("<>")  # noqa: E731
+            pred = partial(_message_id_is, value)
         else:
             raise QueryError(f"the sandbox does not support the search operator {key}: in q={q!r}")
-        predicates.append((lambda m, p=pred: not p(m)) if negate else pred)
+        predicates.append(partial(_negated, pred) if negate else pred)
     return predicates, names_spam_trash
