@@ -71,8 +71,11 @@ def read_csv(path: Path | str, *, required: tuple[str, ...], optional: tuple[str
             if len(record) > len(header):
                 problems.add_line(line, f"{len(record)} values but the header has {len(header)} columns")
                 continue
-            values = dict.fromkeys(header, "")
-            values.update((column, value.strip()) for column, value in zip(header, record, strict=False))
+            values = dict(zip(header, [value.strip() for value in record], strict=False))
+            if len(record) < len(header):
+                # Trailing empty columns may be left out.
+                for column in header[len(record) :]:
+                    values[column] = ""
             rows.append(CsvRow(line, values))
     except csv.Error as exc:
         problems.add_line(next_line, f"not valid CSV ({exc})")
