@@ -117,7 +117,8 @@ def main() -> None:
         factory = session_factory(engine)
         accounts_csv, people_csv = write_files(folder, args.accounts, args.people)
         print(
-            f"{args.accounts} accounts, {args.people} people (2 addresses, 2 accounts each) on {engine.dialect.name}"
+            f"{args.accounts} accounts, {args.people} people (2 addresses, 2 accounts each), "
+            f"on {engine.dialect.name}"
         )
         with transaction(factory) as session:
             workspace_id = create_workspace(session, "bench", ["ourco.example"]).id
@@ -139,11 +140,13 @@ def main() -> None:
         orm_rate = orm_baseline(factory, workspace_id, people_csv, args.baseline_rows)
         rate = args.people / create_s
         print(
-            f"people load: {rate:,.0f} rows/s; baseline ORM per row: {orm_rate:,.0f} rows/s -> {rate / orm_rate:.1f}x"
+            f"people load: {rate:,.0f} rows/s; baseline ORM per row: {orm_rate:,.0f} rows/s "
+            f"-> {rate / orm_rate:.1f}x"
         )
         print(f"people re-load: {args.people / reload_s:,.0f} rows/s")
         print(
-            f"snapshot: {snap_s:.2f} s; baseline ORM objects: {orm_snap_s:.2f} s -> {orm_snap_s / snap_s:.1f}x"
+            f"snapshot: {snap_s:.2f} s; baseline ORM objects: {orm_snap_s:.2f} s "
+            f"-> {orm_snap_s / snap_s:.1f}x"
         )
         engine.dispose()
 
