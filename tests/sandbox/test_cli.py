@@ -1,0 +1,74 @@
+"""``mailtrail sandbox`` as a user runs it: seeded mailboxes served with a dev token, live delivery."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ADDRESS = "ann@company.example"
+
+
+def test_sandbox_command_serves_seeded_mailboxes(tmp_path: Path) -> None:
+    eml = tmp_path / "one.eml"
+    eml.write_bytes(
+        b"From: zoe@acme.example\r\nTo: bo@company.example\r\nSubject: Seeded\r\n\r\nHello Bo\r\n"
+    )
+    command = [
+        str(Path(sys.executable).parent / "mailtrail"),
+        "sandbox",
+        "--gmail-port", "0",
+        "--graph-port", "0",
+        "--seed", f"{ADDRESS}=generated",
+        "--seed", f"bo@company.example={eml}",
+        "--limit", "20",
+        "--deliver-every", "0.2",
+        "--dev-token", "let-me-in",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        output = ""
+        deadline = time.monotonic() + 60
+        while "Authorization:" not in output and time.monotonic() < deadline and process.poll() is None:
+            output += process.stdout.readline() if process.stdout else ""
+        assert "seeded bo@company.example: 1 messages" in output
+        gmail = re.search(r"Gmail API: (http://127\.0\.0\.1:\d+)", output)
+        assert gmail, output
+        headers = {"Authorization": "Bearer let-me-in"}
+        profile = httpx.get(f"{gmail[1]}/gmail/v1/users/bo@company.example/profile", headers=headers).json()
+        assert profile["messagesTotal"] == 1
+        before = httpx.get(f"{gmail[1]}/gmail/v1/users/{ADDRESS}/profile", headers=headers).json()
+        for _ in range(100):  # live delivery: new mail arrives while the sandbox runs
+            time.sleep(0.1)
+            now = httpx.get(f"{gmail[1]}/gmail/v1/users/{ADDRESS}/profile", headers=headers).json()
+            if int(now["historyId"]) > int(before["historyId"]):
+                break
+        assert int(now["historyId"]) > int(before["historyId"])
+        assert httpx.get(f"{gmail[1]}/gmail/v1/users/me/profile").status_code == 401
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_a_bad_seed_is_a_clear_error(tmp_path: Path) -> None:
+    command = [
+        str(Path(sys.executable).parent / "mailtrail"),
+        "sandbox",
+        "--seed",
+        f"{ADDRESS}={tmp_path / 'nope'}",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode != 0
+    assert "seed path not found" in result.stderr
+    assert "nope" in result.stderr
