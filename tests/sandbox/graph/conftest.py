@@ -104,7 +104,9 @@ class Webhook:
     url: str
     validations: list[str] = field(default_factory=list)
     notifications: list[dict[str, object]] = field(default_factory=list)
-    mode: str = "echo"  # echo | refuse (500) | wrong (answers another token) | down (500 to notifications)
+    mode: str = (
+        "echo"  # echo | refuse (500) | wrong (answers another token) | down (500 to change notifications)
+    )
 
     def items(self) -> list[dict[str, object]]:
         """Every notification item received, in arrival order."""
@@ -134,7 +136,7 @@ def webhook() -> Iterator[Webhook]:
                 self.end_headers()
                 self.wfile.write(answer)
                 return
-            if hook.mode == "down":
+            if hook.mode == "down" and not self.path.endswith("/lifecycle"):
                 self.send_response(500)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -148,7 +150,7 @@ def webhook() -> Iterator[Webhook]:
             return
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     hook.url = f"http://127.0.0.1:{server.server_address[1]}/notify"
     yield hook
