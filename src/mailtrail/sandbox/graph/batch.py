@@ -26,7 +26,7 @@ _METHODS = frozenset({"GET", "POST", "PATCH", "PUT", "DELETE"})
 def _validate(body: object) -> list[dict[str, Any]]:
     if not isinstance(body, dict) or not isinstance(body.get("requests"), list):
         raise GraphError(400, "BadRequest", "Invalid batch payload format: a 'requests' array is required.")
-    items = body["requests"]
+    items: list[dict[str, Any]] = body["requests"]
     if not items:
         raise GraphError(400, "BadRequest", "Invalid batch payload format: the 'requests' array is empty.")
     if len(items) > MAX_BATCH:

@@ -104,9 +104,10 @@ class DeltaTracker:
         """Begin a full round (no token): every message now in the folder; returns the first skip token."""
         history_id = box.history_id  # read before listing: a racing change is then replayed, never lost
         members = [m for m in box.messages() if m.folder_id == folder_id and options.keeps(m)]
-        entries = (
-            () if options.change_type in ("updated", "deleted") else tuple((m.id, "upsert") for m in members)
-        )
+        upsert: EntryKind = "upsert"
+        entries: tuple[tuple[str, EntryKind], ...] = ()
+        if options.change_type not in ("updated", "deleted"):
+            entries = tuple((m.id, upsert) for m in members)
         return self._new_round(box, folder_id, entries, options, frozenset(m.id for m in members), history_id)
 
     def resume(self, box: Mailbox, folder_id: str, delta_token: str) -> str:

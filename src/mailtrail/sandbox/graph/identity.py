@@ -13,7 +13,7 @@ import hashlib
 import json
 import secrets
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -358,7 +358,7 @@ class IdentityPlatform:
             claims["nonce"] = nonce
         return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.key_id})
 
-    def _access_token(self, client_id: str, extra: dict[str, object], base_url: str) -> str:
+    def _access_token(self, client_id: str, extra: Mapping[str, object], base_url: str) -> str:
         now = int(self.now())
         claims: dict[str, object] = {
             "aud": GRAPH_RESOURCE,

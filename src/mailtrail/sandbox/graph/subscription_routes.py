@@ -193,7 +193,7 @@ def subscription_router(graph: GraphSandbox, hub: SubscriptionHub) -> APIRouter:
     @router.get("")
     def list_subscriptions(request: Request) -> Response:
         grant = grant_of(request)
-        values = [s.json() for s in hub.list(grant.app_id)]
+        values = [s.json() for s in hub.active(grant.app_id)]
         return JSONResponse({"@odata.context": context(request, False), "value": values})
 
     @router.get("/{sub_id}")

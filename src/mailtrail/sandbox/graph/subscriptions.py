@@ -122,7 +122,8 @@ class SubscriptionHub:
         with self._lock:
             return self._subs.get(sub_id)
 
-    def list(self, app_id: str | None = None) -> list[Subscription]:
+    def active(self, app_id: str | None = None) -> list[Subscription]:
+        """The subscriptions not yet expired (of one app when ``app_id`` is given)."""
         self._expire()
         with self._lock:
             return [s for s in self._subs.values() if app_id is None or s.app_id == app_id]
@@ -159,7 +160,7 @@ class SubscriptionHub:
     def check_lifecycle(self) -> None:
         """Ask for reauthorization once the token that created (or reauthorized) a subscription expired."""
         now = self.clock.seconds()
-        for sub in self.list():
+        for sub in self.active():
             if not sub.reauthorization_sent and now >= sub.token_expires_at:
                 sub.reauthorization_sent = True
                 self.lifecycle(sub.id, "reauthorizationRequired")
@@ -181,7 +182,7 @@ class SubscriptionHub:
                     self._folders.pop(key, None)
                 else:
                     self._folders[key] = change.message.folder_id
-        subs = [s for s in self.list() if s.mailbox == box.address]
+        subs = [s for s in self.active() if s.mailbox == box.address]
         if not subs:
             return
         for sub in subs:
