@@ -128,57 +128,69 @@ def address_tuple(value: str, defects: list[str] | None) -> tuple[tuple[Address,
     """
     cached = _PARSED.get(value)
     if cached is None:
-        found_defects: list[str] = []
-        if _SPECIALS.search(value):
+        if _GROUPING.search(value):
+            found_defects: list[str] = []
             found, dropped = _parse_full_list(value, found_defects, decode_words=True)
+            cached = (tuple(found), dropped, tuple(found_defects))
         else:
-            found, dropped = _parse_plain_list(value)
-        if len(_PARSED) >= _CACHE_SIZE:
-            _PARSED.clear()
-        cached = _PARSED[value] = (tuple(found), dropped, tuple(found_defects))
+            cached = _parse_comma_list(value)
+        if len(value) <= _MAX_CACHED_LENGTH:
+            if len(_PARSED) >= _CACHE_SIZE:
+                _PARSED.clear()
+            _PARSED[value] = cached
     if defects is not None and cached[2]:
         defects.extend(cached[2])
     return cached[0], cached[1]
 
 
-# Value -> (addresses, dropped, defects); cleared when full, which keeps memory bounded and lookups cheap.
-_PARSED: dict[str, tuple[tuple[Address, ...], int, tuple[str, ...]]] = {}
-# Item of a plain list -> its Address (the same people recur across a mailbox), or _DROPPED.
-_ITEMS: dict[str, Address] = {}
-_DROPPED = Address("")
-_CACHE_SIZE = 20_000
+# (addresses, dropped, defects) of one value or one item.
+_Parsed = tuple[tuple[Address, ...], int, tuple[str, ...]]
+# Value -> its parse; cleared when full, which keeps memory bounded and lookups cheap.
+_PARSED: dict[str, _Parsed] = {}
+# Item of a comma-separated list -> its parse (the same people recur across a mailbox).
+_ITEMS: dict[str, _Parsed] = {}
+_CACHE_SIZE = 10_000
+# Longer values are parsed every time, so the caches stay small (at most a few tens of MB).
+_MAX_CACHED_LENGTH = 2_000
+# Without these, a comma always separates two entries and entries can be read one by one.
+_GROUPING = re.compile(r'["(:;\\]')
 
 
-def _parse_plain_list(value: str) -> tuple[list[Address], int]:
-    """The common case: comma-separated bare addr-specs, no names, quotes, comments or groups."""
+def _parse_comma_list(value: str) -> _Parsed:
+    """A list in which every comma separates entries (no quotes, comments or groups), entry by entry."""
     found: list[Address] = []
     dropped = 0
+    defects: list[str] = []
     for item in value.split(","):
-        address = _ITEMS.get(item)
-        if address is None:
+        cached = _ITEMS.get(item)
+        if cached is None:
             spec = item.strip()
             if not spec:
                 continue
-            address = _plain_item(spec)
-            if len(_ITEMS) >= _CACHE_SIZE:
-                _ITEMS.clear()
-            _ITEMS[item] = address
-        if address is _DROPPED:
-            dropped += 1
-        else:
-            found.append(address)
-    return found, dropped
+            cached = _parse_item(spec)
+            if len(item) <= _MAX_CACHED_LENGTH:
+                if len(_ITEMS) >= _CACHE_SIZE:
+                    _ITEMS.clear()
+                _ITEMS[item] = cached
+        found.extend(cached[0])
+        dropped += cached[1]
+        defects.extend(cached[2])
+    return tuple(found), dropped, tuple(defects)
 
 
-def _plain_item(spec: str) -> Address:
-    """One item of a plain list as an Address, or _DROPPED."""
+def _parse_item(spec: str) -> _Parsed:
+    """One entry of a comma-separated list: a bare addr-spec (most often) or one for the tokenizer."""
+    if _SPECIALS.search(spec):
+        item_defects: list[str] = []
+        found, dropped = _parse_full_list(spec, item_defects, decode_words=True)
+        return tuple(found), dropped, tuple(item_defects)
     name = ""
     if " " in spec or "\t" in spec:
         spec, name = _bare_spec([spec])
     address = normalise_address(spec)
     if address is None:
-        return _DROPPED
-    return Address(address, name[:MAX_NAME_LENGTH] or None)
+        return (), 1, ()
+    return (Address(address, name[:MAX_NAME_LENGTH] or None),), 0, ()
 
 
 class _Entry:

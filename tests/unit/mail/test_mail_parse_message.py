@@ -288,3 +288,27 @@ def test_any_bytes_give_a_parsed_email(raw: bytes) -> None:
     email = parse_message(raw)
     assert email.key
     assert not any(d.startswith("parser error") for d in email.defects)
+
+
+def test_idn_addresses_in_both_forms_are_the_same_participant() -> None:
+    raw = message(
+        *replaced("From", "=?utf-8?Q?J=C3=B6rg?= <Joerg@XN--BCHER-KVA.example>"),
+        "Cc: Jörg <joerg@bücher.example>, other@xn--bcher-kva.example.",
+    )
+    email = parse_message(raw)
+    assert email.sender == Address("joerg@bücher.example", "Jörg")
+    assert email.cc == (Address("joerg@bücher.example", "Jörg"), Address("other@bücher.example"))
+    assert [a.address for _, a in email.recipients()] == ["rep@ourco.example", "other@bücher.example"]
+
+
+def test_unknown_charset_in_an_encoded_subject_is_read_as_utf8_and_noted() -> None:
+    email = parse_message(message(*replaced("Subject", "=?x-unknown?Q?caf=C3=A9?=")))
+    assert email.subject == "café"
+    assert "bad charset 'x-unknown'" in email.defects
+
+
+def test_the_content_type_trap_does_not_slow_or_break_the_header_path() -> None:
+    raw = message(*BASE, "Content-Type: text/html " + "; " * 7500)
+    email = parse_message(raw)
+    assert email.sender == Address("ann@customer.example", "Ann Customer")
+    assert email.defects == ()
