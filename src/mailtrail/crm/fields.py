@@ -16,6 +16,7 @@ from mailtrail.mail.addresses import normalise_address, normalise_domain
 MAX_DOMAIN = 255
 MAX_ADDRESS = 320
 
+_ADDRESS_SEPARATORS = re.compile(r"[;,\s]+")
 _LOCAL_FORBIDDEN = re.compile(r'[\s<>()\[\],;:"\\@]')
 
 TRUE_WORDS = frozenset({"true", "yes", "1", "on"})
@@ -23,8 +24,11 @@ FALSE_WORDS = frozenset({"false", "no", "0", "off"})
 
 
 def split_list(text: str, *, spaces: bool = False) -> list[str]:
-    """Items of a ``;``-separated list (also split at spaces when ``spaces``), stripped, no empty ones."""
-    parts = re.split(r"[;\s]+", text) if spaces else text.split(";")
+    """Items of a ``;``-separated list, stripped, no empty ones.
+
+    With ``spaces`` (lists of domains or addresses, which contain neither) commas and blanks separate too.
+    """
+    parts = _ADDRESS_SEPARATORS.split(text) if spaces else text.split(";")
     return [stripped for part in parts if (stripped := part.strip())]
 
 
@@ -92,6 +96,7 @@ def parse_bool(text: str) -> bool:
     raise ValueError(f'"{text}" is not a boolean (allowed: true, false, yes, no, 1, 0)')
 
 
+@lru_cache(maxsize=4096)
 def parse_time(text: str) -> datetime:
     """An ISO 8601 date or date-time; without an offset it is taken as UTC."""
     raw = text.strip()

@@ -58,7 +58,9 @@ def test_domains() -> None:
 
 def test_lists_booleans_and_times() -> None:
     assert split_list(" a.com ; ;b.com;") == ["a.com", "b.com"]
-    assert split_list("a.com b.com;c.com", spaces=True) == ["a.com", "b.com", "c.com"]
+    assert split_list("a.com b.com;c.com, d.com", spaces=True) == ["a.com", "b.com", "c.com", "d.com"]
+    # Account names may hold blanks and commas: only ";" separates them.
+    assert split_list("Acme, Inc.; Globex Corp") == ["Acme, Inc.", "Globex Corp"]
     assert [parse_bool(v) for v in ("true", "YES", "1", "on", "false", "No", "0", "off")] == [True] * 4 + [
         False
     ] * 4

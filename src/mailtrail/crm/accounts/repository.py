@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from mailtrail.crm.chunks import chunked
@@ -58,7 +58,7 @@ class AccountRepository:
     def set_created_at(self, changes: Sequence[tuple[int, datetime]]) -> None:
         if not changes:
             return
-        table = Account.__table__
+        table = cast(Table, Account.__table__)
         statement = (
             update(table)
             .where(table.c.workspace_id == self.workspace_id, table.c.id == bindparam("account_id"))
@@ -86,7 +86,7 @@ class AccountRepository:
     def set_domain_added_at(self, changes: Sequence[tuple[int, datetime]]) -> None:
         if not changes:
             return
-        table = AccountDomain.__table__
+        table = cast(Table, AccountDomain.__table__)
         statement = (
             update(table)
             .where(table.c.workspace_id == self.workspace_id, table.c.id == bindparam("domain_id"))

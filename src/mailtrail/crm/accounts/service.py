@@ -65,7 +65,7 @@ def _validate(records: list[CsvRow], problems: CsvProblems) -> list[_AccountRow]
         else:
             first_line[name] = line
         domains: list[str] = []
-        for item in split_list(values["domains"]):
+        for item in split_list(values["domains"], spaces=True):
             try:
                 domain = clean_domain(item)
             except ValueError as exc:
@@ -117,8 +117,8 @@ def _apply(
     created_at_by_id = repository.created_at_by_id()
     new_ids = repository.add_accounts([(r.name, r.created_at or now) for r in rows if r.name not in ids])
     by_account: dict[int, dict[str, StoredDomain]] = {}
-    for domain in stored:
-        by_account.setdefault(domain.account_id, {})[domain.domain] = domain
+    for stored_domain in stored:
+        by_account.setdefault(stored_domain.account_id, {})[stored_domain.domain] = stored_domain
 
     removed: list[int] = []
     added: list[tuple[int, str, datetime]] = []
@@ -136,8 +136,8 @@ def _apply(
         if row.created_at is not None and created_at_by_id[account_id] != row.created_at:
             recreated.append((account_id, row.created_at))
             changed = True
-        for domain, stored_domain in current.items():
-            if domain not in row.domains:
+        for name, stored_domain in current.items():
+            if name not in row.domains:
                 removed.append(stored_domain.id)
                 changed = True
             elif row.created_at is not None and stored_domain.added_at != row.created_at:

@@ -101,7 +101,7 @@ def _validate(records: list[CsvRow], accounts: dict[str, int], problems: CsvProb
         if name is not None and len(name) > MAX_NAME:
             problems.add(line, "name", f"longer than {MAX_NAME} characters")
         emails: list[str] = []
-        for item in split_list(values["emails"]):
+        for item in split_list(values["emails"], spaces=True):
             try:
                 email = clean_address(item)
             except ValueError as exc:
