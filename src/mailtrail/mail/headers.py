@@ -42,9 +42,9 @@ def read_header_block(raw: bytes, wanted: frozenset[str] = WANTED_FIELDS) -> Hea
     start = 3 if raw.startswith(_BOM) else 0
     if raw.startswith(b"From ", start) and not _FROM_FIELD.match(raw, start):
         newline = raw.find(b"\n", start)
-        if newline < 0:
+        if newline < 0:  # one line of text that happens to start with "From "
             block.is_email = False
-            block.body_offset = len(raw)
+            block.body_offset = start
             return block
         start = newline + 1
     blanks = _LEADING_BLANKS.match(raw, start)

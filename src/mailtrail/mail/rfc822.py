@@ -53,7 +53,7 @@ def _parse_message(raw: bytes, received_at: datetime | None, flags: ProviderFlag
             time=_as_utc(received_at) if received_at else None,
             sender=None,
             flags=replace(flags, not_email=True),
-            defects=tuple(defects),
+            defects=tuple(dict.fromkeys(defects)),
         )
 
     dropped = 0
@@ -116,7 +116,7 @@ def _parse_message(raw: bytes, received_at: datetime | None, flags: ProviderFlag
         thread_key=thread_key,
         flags=flags,
         dropped_addresses=dropped,
-        defects=tuple(defects),
+        defects=tuple(dict.fromkeys(defects)),
     )
 
 
