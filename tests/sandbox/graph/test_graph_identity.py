@@ -198,11 +198,25 @@ def test_pkce_verifier_must_match(graph: GraphServer) -> None:
 
 
 def test_declined_consent_redirects_with_access_denied(graph: GraphServer) -> None:
-    flow = confidential(graph).initiate_auth_code_flow(scopes=["Mail.Read"], redirect_uri="http://localhost")
+    # Entra ignores the port of a loopback redirect URI, so a native app may listen on any free port.
+    flow = confidential(graph).initiate_auth_code_flow(
+        scopes=["Mail.Read"], redirect_uri="http://localhost:8765"
+    )
     with graph.client() as client:
         form = _FormReader()
         form.feed(client.get(flow["auth_uri"]).text)
         answer = client.post(urlsplit(flow["auth_uri"]).path, data={**form.fields, "decision": "cancel"})
+    assert answer.headers["location"].startswith("http://localhost:8765?")
     params = dict(parse_qsl(urlsplit(answer.headers["location"]).query))
     assert params["error"] == "access_denied"
     assert params["state"] == flow["state"]
+
+
+def test_unregistered_redirect_uri_is_shown_not_followed(graph: GraphServer) -> None:
+    flow = confidential(graph).initiate_auth_code_flow(
+        scopes=["Mail.Read"], redirect_uri="https://evil.test/cb"
+    )
+    with graph.client() as client:
+        page = client.get(flow["auth_uri"])
+    assert page.status_code == 400
+    assert "AADSTS50011" in page.text

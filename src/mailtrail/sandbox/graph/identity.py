@@ -15,25 +15,25 @@ import secrets
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from mailtrail.sandbox.graph.aadsts import aad
-from mailtrail.sandbox.graph.errors import GraphError
+from mailtrail.sandbox.graph.bearer import (
+    GRAPH_APP_ID,
+    GRAPH_RESOURCE,
+    bearer_token,
+    decode_access_token,
+    unauthenticated,
+)
 
-GRAPH_RESOURCE = "https://graph.microsoft.com"
-GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 OIDC_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
 # Delegated Graph permissions the sandbox knows; an app asking for anything else gets AADSTS70011.
 DELEGATED_PERMISSIONS = frozenset({"Mail.Read", "Mail.ReadBasic", "Mail.ReadWrite", "User.Read"})
 MAIL_READ_PERMISSIONS = frozenset({"Mail.Read", "Mail.ReadWrite", "Mail.ReadBasic.All", "Mail.ReadBasic"})
-_AUTHENTICATE = (
-    'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", '
-    f'client_id="{GRAPH_APP_ID}"'
-)
 
 
 @dataclass
@@ -161,7 +161,7 @@ class IdentityPlatform:
         app = self.apps.get(client_id)
         if app is None:
             raise aad(700016, client_id=client_id, tenant=self.tenant_id)
-        if redirect_uri not in app.redirect_uris:
+        if not any(_redirect_matches(redirect_uri, registered) for registered in app.redirect_uris):
             raise aad(50011, redirect_uri=redirect_uri, client_id=client_id)
         return app
 
@@ -385,14 +385,14 @@ class IdentityPlatform:
             return AccessGrant("sandbox-dev-token", permissions, frozenset(), None, float("inf"))
         claims = decode_access_token(token, self._key.public_key())
         if claims.get("tid") != self.tenant_id:
-            raise _unauthenticated("Access token validation failure. Invalid issuer.")
+            raise unauthenticated("Access token validation failure. Invalid issuer.")
         if self.now() >= claims["exp"]:
-            raise _unauthenticated("Lifetime validation failed, the token is expired.")
+            raise unauthenticated("Lifetime validation failed, the token is expired.")
         user = None
         if claims.get("idtyp") == "user":
             user = self.find_user(str(claims.get("upn", "")))
             if user is None:
-                raise _unauthenticated("Access token validation failure. Unknown user.")
+                raise unauthenticated("Access token validation failure. Unknown user.")
         return AccessGrant(
             app_id=claims["appid"],
             roles=frozenset(claims.get("roles", [])),
@@ -402,31 +402,13 @@ class IdentityPlatform:
         )
 
 
-def _unauthenticated(message: str) -> GraphError:
-    return GraphError(401, "InvalidAuthenticationToken", message, {"WWW-Authenticate": _AUTHENTICATE})
-
-
-def bearer_token(authorization: str | None) -> str:
-    """The token of a ``Bearer`` Authorization header, or Graph's 401 for an empty one."""
-    if not authorization or not authorization.lower().startswith("bearer ") or not authorization[7:].strip():
-        raise _unauthenticated("Access token is empty.")
-    return authorization[7:].strip()
-
-
-def decode_access_token(token: str, key: Any) -> dict[str, Any]:
-    """The claims of a token signed with ``key`` for Graph; expiry is checked by the caller's clock."""
-    try:
-        return jwt.decode(
-            token,
-            key,
-            algorithms=["RS256"],
-            audience=[GRAPH_RESOURCE, GRAPH_APP_ID],
-            options={"verify_exp": False, "verify_nbf": False, "verify_iat": False},
-        )
-    except jwt.InvalidAudienceError:
-        raise _unauthenticated("Access token validation failure. Invalid audience.") from None
-    except jwt.PyJWTError:
-        raise _unauthenticated("IDX14100: JWT is not well formed, there are no dots (.).") from None
+def _redirect_matches(asked: str, registered: str) -> bool:
+    """Exact match, except that Entra ignores the port of an http loopback redirect URI (native apps)."""
+    if asked == registered:
+        return True
+    a, r = urlsplit(asked), urlsplit(registered)
+    loopback = a.scheme == r.scheme == "http" and a.hostname == r.hostname in ("localhost", "127.0.0.1")
+    return loopback and (a.path or "/") == (r.path or "/") and a.query == r.query
 
 
 def _pkce_matches(verifier: str, challenge: str, method: str) -> bool:
