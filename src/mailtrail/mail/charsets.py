@@ -128,4 +128,6 @@ def decode_encoded_words(value: str, defects: list[str] | None = None) -> str:
         position = match.end()
     flush()
     out.append(value[position:])
-    return "".join(out)
+    decoded = "".join(out)
+    # An encoded NUL ("=00") cannot be stored in a PostgreSQL text column.
+    return decoded.replace("\x00", "\ufffd") if "\x00" in decoded else decoded

@@ -28,10 +28,11 @@ def parse_message(
     ``received_at`` (the provider's receive time) wins over the Date header. Input without a header block
     gets ``flags.not_email``. Odd input is described in ``defects``, never raised.
     """
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else bytes(raw)
     try:
-        return _parse_message(bytes(raw), received_at, flags)
+        return _parse_message(data, received_at, flags)
     except Exception as error:  # a bug must not stop an import: report it on the email instead
-        key = "sha256:" + hashlib.sha256(bytes(raw)).hexdigest()
+        key = "sha256:" + hashlib.sha256(data).hexdigest()
         return ParsedEmail(
             key=key,
             time=_as_utc(received_at) if received_at else None,

@@ -312,3 +312,11 @@ def test_the_content_type_trap_does_not_slow_or_break_the_header_path() -> None:
     email = parse_message(raw)
     assert email.sender == Address("ann@customer.example", "Ann Customer")
     assert email.defects == ()
+
+
+def test_an_encoded_nul_never_reaches_the_subject_or_names() -> None:
+    email = parse_message(
+        message(*replaced("Subject", "=?utf-8?Q?a=00b?="), "Cc: =?utf-8?Q?x=00?= <c@d.example>")
+    )
+    assert email.subject == "a\ufffdb"
+    assert email.cc == (Address("c@d.example", "x\ufffd"),)
