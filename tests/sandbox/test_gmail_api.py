@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from datetime import timedelta
+from email.message import EmailMessage
 
 import httpx
 import pytest
@@ -208,3 +209,21 @@ def test_without_a_valid_token_the_api_says_401(gmail: tuple[str, GmailSandbox],
     error = response.json()["error"]
     assert error["status"] == "UNAUTHENTICATED"
     assert error["errors"][0]["reason"] == "authError"
+
+
+def test_attachments_are_fetched_by_attachment_id(client: httpx.Client, tenant: Tenant, gmail_schema) -> None:
+    mail = EmailMessage()
+    mail["From"], mail["To"], mail["Subject"] = "zoe@acme.example", ANN, "Report"
+    mail.set_content("See the attached report.")
+    mail.add_attachment(b"%PDF-1.4 fake", maintype="application", subtype="pdf", filename="report.pdf")
+    stored = tenant.deliver(mail.as_bytes())[0]
+    full = client.get(f"/gmail/v1/users/{ANN}/messages/{stored.id}").json()
+    gmail_schema("Message", full)
+    (pdf,) = [p for p in full["payload"]["parts"] if p["filename"] == "report.pdf"]
+    assert "data" not in pdf["body"]
+    url = f"/gmail/v1/users/{ANN}/messages/{stored.id}/attachments/{pdf['body']['attachmentId']}"
+    body = client.get(url).json()
+    gmail_schema("MessagePartBody", body)
+    assert base64.urlsafe_b64decode(body["data"]) == b"%PDF-1.4 fake"
+    assert body["size"] == pdf["body"]["size"]
+    assert client.get(f"/gmail/v1/users/{ANN}/messages/{stored.id}/attachments/att-nope").status_code == 404

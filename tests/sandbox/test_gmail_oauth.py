@@ -12,7 +12,7 @@ from google.oauth2 import service_account
 
 from mailtrail.sandbox.clock import ManualClock
 from mailtrail.sandbox.gmail.app import GmailSandbox
-from mailtrail.sandbox.gmail.oauth import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, GMAIL_READONLY
+from mailtrail.sandbox.gmail.oauth import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, GMAIL_READONLY, JWT_BEARER
 
 from .conftest import TEAM
 
@@ -46,6 +46,12 @@ def _token(base: str, **form: str) -> httpx.Response:
     return httpx.post(
         f"{base}/token", data={"client_id": DEFAULT_CLIENT_ID, "client_secret": DEFAULT_CLIENT_SECRET, **form}
     )
+
+
+def _assertion(credentials: service_account.Credentials) -> str:
+    """The signed JWT the credentials would send to the token endpoint."""
+    assertion = credentials._make_authorization_grant_assertion()
+    return assertion.decode() if isinstance(assertion, bytes) else str(assertion)
 
 
 def _profile(base: str, token: str) -> httpx.Response:
@@ -126,8 +132,29 @@ def test_service_account_with_domain_wide_delegation(gmail: tuple[str, GmailSand
         f"{base}/token",
         data={
             "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
-            "assertion": stranger._make_authorization_grant_assertion(),
+            "assertion": _assertion(stranger),
         },
     )
     assert refused.status_code == 400
     assert refused.json()["error"] == "invalid_grant"
+
+
+def test_delegation_to_an_unknown_user_or_to_itself(gmail: tuple[str, GmailSandbox]) -> None:
+    base, _ = gmail
+    info = httpx.post(
+        f"{base}/sandbox/service-accounts", json={"email": "sa@proj.iam.gserviceaccount.com"}
+    ).json()
+    nobody = service_account.Credentials.from_service_account_info(
+        info, scopes=[GMAIL_READONLY], subject="nobody@company.example"
+    )
+    refused = httpx.post(
+        f"{base}/token",
+        data={"grant_type": JWT_BEARER, "assertion": _assertion(nobody)},
+    )
+    assert refused.status_code == 400
+    assert refused.json() == {"error": "invalid_grant", "error_description": "Invalid email or User ID"}
+    itself = service_account.Credentials.from_service_account_info(info, scopes=[GMAIL_READONLY])
+    itself.refresh(google.auth.transport.requests.Request())
+    response = _profile(base, itself.token)
+    assert response.status_code == 400
+    assert response.json()["error"]["errors"][0]["reason"] == "failedPrecondition"

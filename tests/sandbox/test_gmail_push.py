@@ -58,7 +58,14 @@ def test_watch_pushes_signed_notifications(
 ) -> None:
     base, sandbox = gmail
     url, received = receiver
-    sandbox.push.create_subscription(TOPIC, url, audience="https://mailtrail.example/push")
+    # Set up as one would on Pub/Sub: a push subscription with an OIDC token for an audience.
+    subscription = {
+        "topic": TOPIC,
+        "pushConfig": {"pushEndpoint": url, "oidcToken": {"audience": "https://mailtrail.example/push"}},
+    }
+    created = client.put("/v1/projects/mailtrail-test/subscriptions/gmail-push", json=subscription)
+    assert created.status_code == 200
+    assert created.json()["name"] == "projects/mailtrail-test/subscriptions/gmail-push"
     watch = client.post(f"/gmail/v1/users/{TEAM[0]}/watch", json={"topicName": TOPIC, "labelIds": ["INBOX"]})
     assert watch.status_code == 200
     gmail_schema("WatchResponse", watch.json())
@@ -69,7 +76,7 @@ def test_watch_pushes_signed_notifications(
     authorization, envelope = received[0]
     data = json.loads(base64.b64decode(envelope["message"]["data"]))
     assert data == {"emailAddress": TEAM[0], "historyId": tenant.mailbox(TEAM[0]).history_id}
-    assert envelope["subscription"].startswith("projects/mailtrail-test/subscriptions/")
+    assert envelope["subscription"] == "projects/mailtrail-test/subscriptions/gmail-push"
     token = authorization.removeprefix("Bearer ")
     signing_key = jwt.PyJWKClient(f"{base}/oauth2/v3/certs").get_signing_key_from_jwt(token)
     claims = jwt.decode(

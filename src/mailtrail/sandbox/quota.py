@@ -50,6 +50,7 @@ GMAIL_METHOD_COSTS: dict[str, int] = {
     "labels.get": 1,
     "messages.list": 5,
     "messages.get": 5,
+    "messages.attachments.get": 5,
     "messages.modify": 5,
     "messages.trash": 5,
     "messages.untrash": 5,

@@ -8,6 +8,7 @@ units), faults, the routes. Batched requests run through the same stack, so each
 # No ``from __future__ import annotations``: FastAPI must see the local Annotated dependency aliases.
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
 from email.parser import BytesParser
@@ -23,10 +24,11 @@ from mailtrail.sandbox.faults import FaultMiddleware, FaultPlan, Scope
 from mailtrail.sandbox.gmail.errors import GmailError, render_fault, render_quota
 from mailtrail.sandbox.gmail.identity import identity_router
 from mailtrail.sandbox.gmail.oauth import GoogleAuth
-from mailtrail.sandbox.gmail.push import GmailPush
+from mailtrail.sandbox.gmail.push import GmailPush, pubsub_router
 from mailtrail.sandbox.gmail.resources import (
     FORMATS,
     QueryError,
+    attachment_json,
     compile_query,
     history_json,
     label_json,
@@ -50,6 +52,7 @@ _METHODS = [
     (re.compile(r"^labels/[^/]+$"), "labels.get"),
     (re.compile(r"^messages$"), "messages.list"),
     (re.compile(r"^messages/[^/]+$"), "messages.get"),
+    (re.compile(r"^messages/[^/]+/attachments/[^/]+$"), "messages.attachments.get"),
     (re.compile(r"^history$"), "history.list"),
     (re.compile(r"^watch$"), "watch"),
     (re.compile(r"^stop$"), "stop"),
@@ -72,6 +75,17 @@ def _bearer(headers: dict[str, str]) -> str:
     return value[7:].strip() if value.lower().startswith("bearer ") else ""
 
 
+def _has_mailbox(tenant: Tenant) -> Callable[[str], bool]:
+    def has(address: str) -> bool:
+        try:
+            tenant.mailbox(address)
+        except UnknownMailbox:
+            return False
+        return True
+
+    return has
+
+
 def create_gmail_app(
     tenant: Tenant,
     *,
@@ -81,7 +95,9 @@ def create_gmail_app(
     dev_token: str | None = None,
 ) -> FastAPI:
     """A Gmail API app over ``tenant``; ``app.state.sandbox`` is its ``GmailSandbox``."""
-    auth = auth or GoogleAuth(tenant.clock)
+    auth = auth or GoogleAuth(
+        tenant.clock, user_exists=lambda address: address in {m.address for m in tenant}
+    )
     if dev_token:
         auth.dev_token = dev_token
     faults = faults or FaultPlan()
@@ -105,6 +121,8 @@ def create_gmail_app(
         try:
             return tenant.mailbox(wanted)
         except UnknownMailbox:
+            if access.user == wanted:  # e.g. a service account acting as itself: it has no mailbox
+                raise GmailError(400, "Precondition check failed.", "failedPrecondition") from None
             raise GmailError(404, "Requested entity was not found.") from None
 
     def current_mailbox(userId: str, request: Request) -> Mailbox:
@@ -217,6 +235,13 @@ def create_gmail_app(
             raise GmailError(400, f"Invalid value for format: {format}", "invalidArgument")
         return message_json(mailbox.get(message_id), format, metadataHeaders or ())
 
+    @app.get("/gmail/v1/users/{userId}/messages/{message_id}/attachments/{attachment_id}")
+    def get_attachment(mailbox: MailboxDep, message_id: str, attachment_id: str) -> dict[str, Any]:
+        body = attachment_json(mailbox.get(message_id), attachment_id)
+        if body is None:
+            raise GmailError(404)
+        return body
+
     @app.get("/gmail/v1/users/{userId}/history")
     def list_history(
         mailbox: MailboxDep,
@@ -272,6 +297,7 @@ def create_gmail_app(
         return await _run_batch(app, request)
 
     app.include_router(identity_router(tenant, auth))
+    app.include_router(pubsub_router(sandbox.push))
     app.add_middleware(FaultMiddleware, plan=faults, render=render_fault)
     app.add_middleware(QuotaMiddleware, limiter=limiter, classify=classify, render=render_quota)
     return app

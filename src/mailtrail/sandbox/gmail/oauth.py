@@ -13,6 +13,7 @@ import hashlib
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -88,10 +89,16 @@ class GoogleAuth:
     """Clients, grants and tokens of the sandbox's Google identity endpoints; thread-safe."""
 
     def __init__(
-        self, clock: Clock, *, token_lifetime: timedelta = timedelta(hours=1), own_key: bool = False
+        self,
+        clock: Clock,
+        *,
+        token_lifetime: timedelta = timedelta(hours=1),
+        own_key: bool = False,
+        user_exists: Callable[[str], bool] | None = None,
     ) -> None:
-        """``own_key`` makes a signing key for this instance instead of sharing the process's one."""
+        """``own_key``: a signing key of its own instead of the process's; ``user_exists`` checks ``sub``."""
         self.clock = clock
+        self.user_exists = user_exists
         self.token_lifetime = token_lifetime
         self._lock = threading.Lock()
         self._key = _rsa_key() if own_key else _process_signing_key()
@@ -234,6 +241,8 @@ class GoogleAuth:
         if not scope:
             raise OAuthError("invalid_scope", "Empty or missing scope not allowed.")
         subject = str(claims.get("sub") or issuer)
+        if claims.get("sub") and self.user_exists is not None and not self.user_exists(subject.lower()):
+            raise OAuthError("invalid_grant", "Invalid email or User ID")
         return self._access_response(Grant(issuer, subject, scope))
 
     def revoke(self, token: str) -> bool:

@@ -17,6 +17,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 
 from mailtrail.sandbox.faults import FaultPlan
 from mailtrail.sandbox.gmail.oauth import GoogleAuth
@@ -76,9 +78,10 @@ class GmailPush:
         endpoint: str,
         audience: str | None = None,
         service_account: str = PUSH_SERVICE_ACCOUNT,
+        name: str = "",
     ) -> PushSubscription:
         """Push every notification published to ``topic`` to ``endpoint`` (audience defaults to it)."""
-        name = topic.replace("/topics/", "/subscriptions/") + "-push"
+        name = name or topic.replace("/topics/", "/subscriptions/") + "-push"
         sub = PushSubscription(topic, endpoint, audience or endpoint, service_account, name)
         with self._lock:
             self.subscriptions[topic] = sub
@@ -173,3 +176,31 @@ class GmailPush:
 
     def close(self) -> None:
         self._unsubscribe()
+
+
+def pubsub_router(push: GmailPush) -> APIRouter:
+    """Sandbox stand-in for Pub/Sub's ``projects.subscriptions.create`` with a push config."""
+    router = APIRouter()
+
+    @router.put("/v1/projects/{project}/subscriptions/{name}")
+    async def create(project: str, name: str, request: Request) -> JSONResponse:
+        try:
+            body = await request.json()
+            topic = str(body["topic"])
+            config = body.get("pushConfig") or {}
+            endpoint = str(config["pushEndpoint"])
+        except (ValueError, KeyError, TypeError, AttributeError):
+            problem = "need JSON with topic and pushConfig.pushEndpoint"
+            return JSONResponse(
+                {"error": {"code": 400, "message": problem, "status": "INVALID_ARGUMENT"}}, 400
+            )
+        oidc = config.get("oidcToken") or {}
+        account = oidc.get("serviceAccountEmail") or PUSH_SERVICE_ACCOUNT
+        full_name = f"projects/{project}/subscriptions/{name}"
+        sub = push.create_subscription(topic, endpoint, oidc.get("audience"), account, full_name)
+        token = {"serviceAccountEmail": sub.service_account, "audience": sub.audience}
+        return JSONResponse(
+            {"name": sub.name, "topic": topic, "pushConfig": {"pushEndpoint": endpoint, "oidcToken": token}}
+        )
+
+    return router

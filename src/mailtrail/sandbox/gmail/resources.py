@@ -111,6 +111,27 @@ def _part_json(part: Message, part_id: str, message_id: str) -> dict[str, Any]:
     return out
 
 
+def attachment_json(msg: StoredMessage, attachment_id: str) -> dict[str, Any] | None:
+    """``users.messages.attachments.get``: the body of the part an ``attachmentId`` names, or None."""
+    prefix = f"att-{msg.id}-"
+    if not attachment_id.startswith(prefix):
+        return None
+    wanted = attachment_id[len(prefix) :]
+    for part_id, part in _walk(parse_mime(msg.raw), ""):
+        if (part_id or "0") == wanted and not part.is_multipart():
+            data = part.get_payload(decode=True)
+            data = data if isinstance(data, bytes) else b""
+            return {"attachmentId": attachment_id, "size": len(data), "data": b64url(data)}
+    return None
+
+
+def _walk(part: Message, part_id: str) -> Iterable[tuple[str, Message]]:
+    yield part_id, part
+    children = part.get_payload() if part.is_multipart() else []
+    for i, child in enumerate(children if isinstance(children, list) else []):
+        yield from _walk(child, f"{part_id}.{i}" if part_id else str(i))
+
+
 def history_json(
     changes: list[Change], history_types: set[str] | None, label_id: str | None
 ) -> list[dict[str, Any]]:
