@@ -8,9 +8,9 @@ from mailtrail.mail.parsed import ParsedEmail
 from mailtrail.rules.classify import classify
 from mailtrail.rules.types import AddressClass, Classified, Decision, Reason, WorkspaceSnapshot
 
+_BLACKLISTED = AddressClass.BLACKLISTED
 _INTERNAL = AddressClass.INTERNAL
 _UNKNOWN = AddressClass.UNKNOWN
-_CUSTOMER = frozenset({AddressClass.PERSON, AddressClass.CREATABLE})
 
 
 def decide(email: ParsedEmail, snapshot: WorkspaceSnapshot, now: datetime) -> Decision:
@@ -22,19 +22,16 @@ def decide(email: ParsedEmail, snapshot: WorkspaceSnapshot, now: datetime) -> De
     t = email.time or now
     if t.tzinfo is None:
         t = t.replace(tzinfo=UTC)
-    sender = classify("from", email.sender, t, snapshot) if email.sender is not None else None
-    recipients = [classify(role, address, t, snapshot) for role, address in email.recipients()]
-    participants = (sender, *recipients) if sender is not None else tuple(recipients)
-    return Decision(_reason(email, snapshot, sender, recipients, participants), t, participants)
+    lookups = snapshot.lookups()
+    participants: list[Classified] = []
+    if email.sender is not None:
+        participants.append(classify("from", email.sender, t, snapshot, lookups))
+    for role, address in email.recipients():
+        participants.append(classify(role, address, t, snapshot, lookups))
+    return Decision(_reason(email, snapshot, participants), t, tuple(participants))
 
 
-def _reason(
-    email: ParsedEmail,
-    snapshot: WorkspaceSnapshot,
-    sender: Classified | None,
-    recipients: list[Classified],
-    participants: tuple[Classified, ...],
-) -> Reason:
+def _reason(email: ParsedEmail, snapshot: WorkspaceSnapshot, participants: list[Classified]) -> Reason:
     flags = email.flags
     if flags.draft:
         return Reason.DRAFT
@@ -44,18 +41,26 @@ def _reason(
         return Reason.TRASH
     if flags.not_email:
         return Reason.NOT_EMAIL
-    classes = [c.cls for c in participants]
-    if AddressClass.BLACKLISTED in classes:
-        return Reason.BLACKLISTED
-    # An internal sender with no recipients (a note to self, a message whose only recipient was the sender)
-    # is internal mail too.
-    if sender is not None and all(cls is _INTERNAL for cls in classes):
+    all_internal = True
+    any_customer = False
+    for c in participants:
+        cls = c.cls
+        if cls is _BLACKLISTED:
+            return Reason.BLACKLISTED
+        if cls is not _INTERNAL:
+            all_internal = False
+            if cls is not _UNKNOWN:
+                any_customer = True
+    has_sender = email.sender is not None
+    # An internal sender with no recipients (a note to self, or only themself as recipient) is internal too.
+    if has_sender and all_internal:
         return Reason.INTERNAL
-    if sender is None or sender.cls is _UNKNOWN:
+    if not has_sender or participants[0].cls is _UNKNOWN:
         return Reason.UNKNOWN_SENDER
-    if all(r.cls is _UNKNOWN for r in recipients):
+    # Rule 4: every recipient unknown, or no recipients at all.
+    if all(c.cls is _UNKNOWN for c in participants[1:]):
         return Reason.UNKNOWN_RECIPIENTS
-    if not any(cls in _CUSTOMER for cls in classes):
+    if not any_customer:
         return Reason.NO_CUSTOMER
     if email.key in snapshot.tombstones:
         return Reason.DELETED

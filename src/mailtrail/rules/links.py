@@ -12,6 +12,10 @@ from mailtrail.rules.types import (
     WorkspaceSnapshot,
 )
 
+_PERSON = AddressClass.PERSON
+_CREATABLE = AddressClass.CREATABLE
+_INTERNAL = AddressClass.INTERNAL
+
 
 def plan_links(decision: Decision, snapshot: WorkspaceSnapshot) -> LinkPlan:
     """The people, people to create and accounts of an imported email (an empty plan for a skipped one).
@@ -19,33 +23,42 @@ def plan_links(decision: Decision, snapshot: WorkspaceSnapshot) -> LinkPlan:
     People are read from ``snapshot`` now, not from the decision, so a person that an earlier email of the
     same import created (recorded with ``add_person``) is linked rather than created twice.
     """
+    participants = decision.participants
     sender = decision.sender
-    direction: Direction = (
-        "outbound" if sender is not None and sender.cls is AddressClass.INTERNAL else "inbound"
-    )
+    direction: Direction = "outbound" if sender is not None and sender.cls is _INTERNAL else "inbound"
     if not decision.imported:
         return LinkPlan(direction)
     t = decision.time
-    people_by_address = (
-        snapshot.lookups().people if snapshot.settings.ignore_subaddress else snapshot.people_by_address
-    )
-    linked: dict[PersonRef, str] = {}
+    if snapshot.settings.ignore_subaddress:
+        people_by_address = snapshot.lookups().people
+    else:
+        people_by_address = snapshot.people_by_address
+    # Lists, not dicts: an email links a handful of people, and hashing a PersonRef costs more than a scan.
+    linked: list[tuple[PersonRef, str]] = []
+    seen: list[PersonRef] = []
     create: dict[str, PersonToCreate] = {}
-    for c in decision.participants:
-        if c.cls is AddressClass.PERSON:
-            for ref in people_by_address.get(c.lookup, ()):
-                if ref.created_at <= t:
-                    linked.setdefault(ref, c.lookup)
-        elif c.cls is AddressClass.CREATABLE:
-            existing = people_by_address.get(c.lookup)
-            if existing:
-                for ref in existing:
-                    linked.setdefault(ref, c.lookup)
-            elif c.account_id is not None:
-                planned = create.get(c.lookup)
+    for c in participants:
+        cls = c.cls
+        if cls is _PERSON or cls is _CREATABLE:
+            lookup = c.lookup
+            refs = people_by_address.get(lookup)
+            if refs:
+                for ref in refs:
+                    # Person: only the people who existed at t. Creatable: everyone (all created after t).
+                    if (cls is _CREATABLE or ref.created_at <= t) and ref not in seen:
+                        seen.append(ref)
+                        linked.append((ref, lookup))
+            elif cls is _CREATABLE and c.account_id is not None:
+                planned = create.get(lookup)
                 # The first display name met wins; a later participant can still supply a missing one.
                 if planned is None or (planned.name is None and c.address.name):
-                    create[c.lookup] = PersonToCreate(c.lookup, c.address.name or None, c.account_id)
-    accounts = {ref.default_account_id: None for ref in linked if ref.default_account_id is not None}
-    accounts.update({new.account_id: None for new in create.values()})
-    return LinkPlan(direction, tuple(linked.items()), tuple(create.values()), tuple(accounts))
+                    create[lookup] = PersonToCreate(lookup, c.address.name or None, c.account_id)
+    accounts: list[int] = []
+    for ref in seen:
+        account_id = ref.default_account_id
+        if account_id is not None and account_id not in accounts:
+            accounts.append(account_id)
+    for new in create.values():
+        if new.account_id not in accounts:
+            accounts.append(new.account_id)
+    return LinkPlan(direction, tuple(linked), tuple(create.values()), tuple(accounts))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from mailtrail.mail.parsed import Address, Role
-from mailtrail.rules.addresses import strip_subaddress
+from mailtrail.rules.lookups import Lookups, add_ref
 
 Direction = Literal["inbound", "outbound"]
 
@@ -90,6 +91,10 @@ class WorkspaceSnapshot:
             lookups = self._lookups = Lookups.build(self)
         return lookups
 
+    def reset_lookups(self) -> None:
+        """Forget the prepared lookups (rebuilt on next use): after changing the snapshot's dicts in place."""
+        self._lookups = None
+
     def add_person(self, address: str, ref: PersonRef) -> None:
         """Record a person with ``address`` (one an import created) so later emails of the import see them.
 
@@ -98,97 +103,55 @@ class WorkspaceSnapshot:
         """
         lookups = self._lookups
         current = lookups is not None and lookups.is_current(self)
-        _add_ref(self.people_by_address, address, ref)
+        add_ref(self.people_by_address, address, ref)
         if lookups is not None and current:
-            if lookups.people is not self.people_by_address:
-                _add_ref(lookups.people, strip_subaddress(address), ref)
-            lookups.people_count = len(self.people_by_address)
+            lookups.add_person(self, address, ref)
 
 
-def _add_ref(people: dict[str, list[PersonRef]], key: str, ref: PersonRef) -> None:
-    refs = people.setdefault(key, [])
-    if ref in refs:
-        return
-    if ref.id is not None:
-        for i, old in enumerate(refs):
-            if old.id is None and old.label == ref.label:
-                refs[i] = ref
-                return
-    refs.append(ref)
+class Classified(NamedTuple):
+    """One participant's class at the email's time, and the facts that explain it (see ``why``).
 
-
-@dataclass(slots=True)
-class Lookups:
-    """A snapshot's people, team and blacklist keyed by the address the rules look up."""
-
-    ignore_subaddress: bool
-    people: dict[str, list[PersonRef]]
-    team: dict[str, int | None]
-    blacklist: frozenset[str]
-    # What they were built from (by identity and size), to notice a snapshot changed since.
-    source_people: dict[str, list[PersonRef]]
-    people_count: int
-    source_team: dict[str, int | None]
-    team_count: int
-    source_blacklist: frozenset[str]
-
-    def is_current(self, snapshot: WorkspaceSnapshot) -> bool:
-        """Whether these lookups still describe ``snapshot`` (cheap: identities and sizes only)."""
-        return (
-            self.ignore_subaddress is snapshot.settings.ignore_subaddress
-            and self.source_people is snapshot.people_by_address
-            and self.people_count == len(snapshot.people_by_address)
-            and self.source_team is snapshot.team_addresses
-            and self.team_count == len(snapshot.team_addresses)
-            and self.source_blacklist is snapshot.blacklist
-        )
-
-    @classmethod
-    def build(cls, snapshot: WorkspaceSnapshot) -> Lookups:
-        """The snapshot's own dicts as they are, or copies keyed without sub-addresses."""
-        people, team, blacklist = snapshot.people_by_address, snapshot.team_addresses, snapshot.blacklist
-        ignore = snapshot.settings.ignore_subaddress
-        if ignore:
-            people = {}
-            for address, refs in snapshot.people_by_address.items():
-                for ref in refs:
-                    _add_ref(people, strip_subaddress(address), ref)
-            team = {strip_subaddress(a): member for a, member in snapshot.team_addresses.items()}
-            blacklist = frozenset(strip_subaddress(entry) for entry in snapshot.blacklist)
-        return cls(
-            ignore,
-            people,
-            team,
-            blacklist,
-            snapshot.people_by_address,
-            len(snapshot.people_by_address),
-            snapshot.team_addresses,
-            len(snapshot.team_addresses),
-            snapshot.blacklist,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Classified:
-    """One participant's class at the email's time, and why."""
+    A named tuple rather than a frozen dataclass: millions are built per import, and it is several times
+    cheaper to construct while staying immutable. The sentence ``why`` is only composed when asked for.
+    """
 
     role: Role
     address: Address
     # The address as looked up (sub-address removed when the workspace ignores sub-addressing).
     lookup: str
     cls: AddressClass
-    why: str
     # For class person: the people created at or before t; for creatable: the people who have the address.
     people: tuple[PersonRef, ...] = ()
     # For creatable: the account that owns the domain.
     account_id: int | None = None
     blacklist_entry: str | None = None
     team_member_id: int | None = None
+    # The facts behind ``why``: the email's time; whether a team address (not a company domain) made it
+    # internal; people with the address created after t (class person or unknown); the domain's account and
+    # when the domain was added to it (class creatable or unknown).
+    t: datetime | None = None
+    via_team: bool = False
+    later: tuple[PersonRef, ...] = ()
+    owner: tuple[int, datetime] | None = None
+
+    @property
+    def why(self) -> str:
+        """A sentence for ``explain``: the blacklist entry, company domain, team member, people or account."""
+        return self.describe()
+
+    def describe(self, account_names: Mapping[int, str] | None = None) -> str:
+        """``why``, naming accounts by name where ``account_names`` knows them."""
+        # Imported here: why.py needs this module to be loaded first.
+        from mailtrail.rules.why import describe
+
+        return describe(self, account_names or {})
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """The outcome for one email: imported (reason ok) or skipped with a reason code."""
+class Decision(NamedTuple):
+    """The outcome for one email: imported (reason ok) or skipped with a reason code.
+
+    A named tuple, like ``Classified`` and ``LinkPlan``, because one is built per email on the hot path.
+    """
 
     reason: Reason
     time: datetime
@@ -219,8 +182,7 @@ class PersonToCreate:
         return PersonRef(person_id, created_at, f"new:{self.address}", self.account_id)
 
 
-@dataclass(frozen=True, slots=True)
-class LinkPlan:
+class LinkPlan(NamedTuple):
     """What an imported email links to: existing people, people to create, accounts, direction."""
 
     direction: Direction

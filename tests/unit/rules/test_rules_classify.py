@@ -94,7 +94,8 @@ def test_creatable_needs_the_account_domain_added_at_or_before_t() -> None:
     acme = s.account("acme.com", added=T0)
     c = of(s, "john@acme.com")
     assert (c.cls, c.account_id, c.people) == (AddressClass.CREATABLE, acme, ())
-    assert f"account {acme} owns its domain acme.com since {T0.isoformat()}" in c.why
+    assert f"account {acme} has owned its domain acme.com since {T0.isoformat()}" in c.why
+    assert "so a person is created for it" in c.why
     late = of(s, "john@acme.com", at=-1)
     assert late.cls is AddressClass.UNKNOWN
     assert f"the domain acme.com was added to account {acme} at {T0.isoformat()}, after the email" in late.why
