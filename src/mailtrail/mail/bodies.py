@@ -7,6 +7,7 @@ from header values capped in length, and decoded leniently.
 
 from __future__ import annotations
 
+import binascii
 import re
 from email import policy
 from email.message import Message
@@ -20,6 +21,11 @@ _MAX_PARAM_HEADER = 2000
 _MAX_DEPTH = 50
 _CHARSET = re.compile(r"""charset\s*=\s*["']?([^"';\s]+)""", re.IGNORECASE)
 _NAMED = re.compile(r"(?:^|;)\s*(?:file)?name\*?\s*=", re.IGNORECASE)
+
+# Transfer encodings compat32 undoes itself (it compares the lower-cased header value exactly).
+_COMPAT32_DECODES = frozenset({"quoted-printable", "base64", "x-uuencode", "uuencode", "uue", "x-uue"})
+_NOT_IN_CTE = re.compile(r"[^a-z0-9]")
+_NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/]")
 
 _PARSER = BytesParser(policy=policy.compat32)
 
@@ -88,13 +94,43 @@ def _describe(part: Message) -> tuple[str, str | None, bool]:
 
 def _decode_part(part: Message, charset: str | None) -> str | None:
     """The decoded text of a leaf part (transfer encoding, then charset); None when it cannot be read."""
+    data = _transfer_decoded(part)
+    if data is None:
+        return None
+    text = decode_bytes(data, charset)
+    if "\x00" in text:
+        text = text.replace("\x00", "")  # NUL cannot be stored in a PostgreSQL text column
+    return text
+
+
+def _transfer_decoded(part: Message) -> bytes | None:
+    """The part's bytes with its Content-Transfer-Encoding undone, reading the encoding's name leniently.
+
+    compat32 decodes the exact names (and gives the raw bytes for anything else); senders also write
+    "quoted printable", "Base64 " and the like, which are decoded here.
+    """
     try:
         data = part.get_payload(decode=True)
     except Exception:  # compat32 decoders are lenient; a failure here means an unreadable part
         return None
     if not isinstance(data, bytes):
         return None
-    text = decode_bytes(data, charset)
-    if "\x00" in text:
-        text = text.replace("\x00", "")  # NUL cannot be stored in a PostgreSQL text column
-    return text
+    written = _header(part, "content-transfer-encoding")
+    if written.lower() in _COMPAT32_DECODES:
+        return data
+    encoding = _NOT_IN_CTE.sub("", written.split(";", 1)[0].lower())
+    try:
+        if encoding == "quotedprintable":
+            return binascii.a2b_qp(data)
+        if encoding == "base64":
+            return _lenient_base64(data)
+    except (binascii.Error, ValueError):  # still undecodable: show the text as it came
+        return data
+    return data
+
+
+def _lenient_base64(data: bytes) -> bytes:
+    """Base64 with junk characters skipped and missing padding added."""
+    cleaned = _NOT_BASE64.sub(b"", data).rstrip(b"=")
+    cleaned = cleaned[: len(cleaned) - len(cleaned) % 4 if len(cleaned) % 4 == 1 else len(cleaned)]
+    return binascii.a2b_base64(cleaned + b"=" * (-len(cleaned) % 4))

@@ -140,3 +140,19 @@ def test_snippet_collapses_white_space_and_cuts_at_a_word() -> None:
     assert len(long) <= 50
     assert long.endswith("…")
     assert long.removesuffix("…").split() == ["word"] * len(long.removesuffix("…").split())
+
+
+@pytest.mark.parametrize(
+    ("encoding", "payload"),
+    [
+        (b"quoted printable", b"Caf=C3=A9 ouvert"),
+        (b"Quoted_Printable", b"Caf=C3=A9 ouvert"),
+        (b"Base64 ", base64.b64encode("Café ouvert".encode())),
+        (b"base-64; junk", base64.b64encode("Café ouvert.".encode()).rstrip(b"=")),  # padding lost
+    ],
+)
+def test_transfer_encodings_written_loosely_are_still_decoded(encoding: bytes, payload: bytes) -> None:
+    raw = HEAD + b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: " + encoding
+    text, _ = extract_bodies(raw + b"\r\n\r\n" + payload + b"\r\n")
+    assert text is not None
+    assert text.startswith("Café ouvert")
