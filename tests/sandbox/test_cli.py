@@ -29,6 +29,7 @@ def test_sandbox_command_serves_seeded_mailboxes(tmp_path: Path) -> None:
         "--limit", "20",
         "--deliver-every", "0.2",
         "--dev-token", "let-me-in",
+        "--no-quota",
     ]  # fmt: skip
     process = subprocess.Popen(
         command,

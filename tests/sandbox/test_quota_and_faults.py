@@ -61,6 +61,20 @@ def test_per_user_rate_is_250_units_a_second(
     assert client.get(f"/gmail/v1/users/{TEAM[1]}/profile").status_code == 200
 
 
+def test_per_user_overrun_as_429_with_retry_after(tenant: Tenant, clock: ManualClock) -> None:
+    app = create_gmail_app(tenant, dev_token=DEV_TOKEN, user_rate_status=429)
+    headers = {"Authorization": f"Bearer {DEV_TOKEN}"}
+    with serve({"gmail": app}) as urls, httpx.Client(base_url=urls["gmail"], headers=headers) as client:
+        statuses = [client.get(f"/gmail/v1/users/{ANN}/labels").status_code for _ in range(251)]
+        assert statuses.count(200) == 250  # labels.list costs 1 unit
+        assert statuses[-1] == 429
+        error = client.get(f"/gmail/v1/users/{ANN}/labels").json()["error"]
+        assert error["errors"][0]["reason"] == "rateLimitExceeded"
+        assert error["message"].startswith("User-rate limit exceeded.  Retry after 2026-01-05T09:00:01")
+        clock.advance(1)
+        assert client.get(f"/gmail/v1/users/{ANN}/labels").status_code == 200
+
+
 def test_per_minute_and_history_costs(clock: ManualClock) -> None:
     limiter = QuotaLimiter(GMAIL_POLICY, clock)
     admitted = 0

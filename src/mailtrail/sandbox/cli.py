@@ -13,6 +13,7 @@ import typer
 
 from mailtrail.sandbox.clock import SystemClock
 from mailtrail.sandbox.generator import TrafficGenerator, populate
+from mailtrail.sandbox.quota import GMAIL_POLICY, GRAPH_POLICY
 from mailtrail.sandbox.seeding import SeedError, seed_mailbox
 from mailtrail.sandbox.server import DeliveryTicker, RunningApp
 from mailtrail.sandbox.store import Tenant
@@ -27,7 +28,7 @@ def _parse_seed(value: str) -> tuple[str, Path | None]:
     return address.strip().lower(), Path(path)
 
 
-def _graph_app(tenant: Tenant, dev_token: str | None) -> tuple[Any, tuple[str, str] | None, str]:
+def _graph_app(tenant: Tenant, dev_token: str | None, quota: bool) -> tuple[Any, tuple[str, str] | None, str]:
     """The Graph app if its package is present, served over TLS (msal wants https); else nothing."""
     try:
         from mailtrail.sandbox.graph.app import create_graph_app
@@ -36,7 +37,9 @@ def _graph_app(tenant: Tenant, dev_token: str | None) -> tuple[Any, tuple[str, s
         return None, None, f"Graph emulator unavailable: {exc}"
     cert = make_loopback_certificate(Path(tempfile.mkdtemp(prefix="mailtrail-sandbox-")))
     note = f"Graph TLS certificate (trust it in your client): {cert.cert_file}"
-    return create_graph_app(tenant, dev_token=dev_token), (str(cert.cert_file), str(cert.key_file)), note
+    policy = GRAPH_POLICY if quota else GRAPH_POLICY.disabled()
+    app = create_graph_app(tenant, dev_token=dev_token, quota=policy)
+    return app, (str(cert.cert_file), str(cert.key_file)), note
 
 
 def sandbox(
@@ -58,6 +61,7 @@ def sandbox(
         str | None, typer.Option(help="A bearer token both emulators accept for every seeded mailbox.")
     ] = None,
     limit: Annotated[int | None, typer.Option(help="Seed at most N messages per mailbox.")] = None,
+    quota: Annotated[bool, typer.Option(help="Enforce the providers' rate and concurrency limits.")] = True,
 ) -> None:
     """Run local Gmail and Graph emulators with seeded mailboxes until Ctrl-C."""
     from mailtrail.sandbox.gmail.app import create_gmail_app
@@ -79,8 +83,11 @@ def sandbox(
         count = populate(tenant, generator, tenant.clock.now() - timedelta(days=14), limit or 200)
         typer.echo(f"generated {count} deliveries for {', '.join(generated)}")
     token = dev_token or secrets.token_urlsafe(24)
-    gmail = RunningApp(create_gmail_app(tenant, dev_token=token), gmail_port, log_level="info")
-    graph_app, tls, note = _graph_app(tenant, token)
+    gmail_policy = GMAIL_POLICY if quota else GMAIL_POLICY.disabled()
+    gmail = RunningApp(
+        create_gmail_app(tenant, dev_token=token, quota=gmail_policy), gmail_port, log_level="info"
+    )
+    graph_app, tls, note = _graph_app(tenant, token, quota)
     servers = [gmail] + ([RunningApp(graph_app, graph_port, log_level="info", tls=tls)] if graph_app else [])
     ticker = DeliveryTicker(tenant)
     stop = threading.Event()

@@ -21,7 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
 from mailtrail.sandbox.faults import FaultMiddleware, FaultPlan, Scope
-from mailtrail.sandbox.gmail.errors import GmailError, render_fault, render_quota
+from mailtrail.sandbox.gmail.errors import GmailError, quota_renderer, render_fault
 from mailtrail.sandbox.gmail.identity import identity_router
 from mailtrail.sandbox.gmail.oauth import GoogleAuth
 from mailtrail.sandbox.gmail.push import GmailPush, pubsub_router
@@ -93,8 +93,15 @@ def create_gmail_app(
     faults: FaultPlan | None = None,
     auth: GoogleAuth | None = None,
     dev_token: str | None = None,
+    user_rate_status: int = 403,
 ) -> FastAPI:
-    """A Gmail API app over ``tenant``; ``app.state.sandbox`` is its ``GmailSandbox``."""
+    """A Gmail API app over ``tenant``; ``app.state.sandbox`` is its ``GmailSandbox``.
+
+    ``user_rate_status`` is how a per-user rate overrun is answered: 403 ``userRateLimitExceeded`` (the
+    documented form) or 429 ``rateLimitExceeded`` with "Retry after" (what Google commonly sends today).
+    """
+    if user_rate_status not in (403, 429):
+        raise ValueError(f"user_rate_status must be 403 or 429, not {user_rate_status}")
     auth = auth or GoogleAuth(
         tenant.clock, user_exists=lambda address: address in {m.address for m in tenant}
     )
@@ -299,7 +306,12 @@ def create_gmail_app(
     app.include_router(identity_router(tenant, auth))
     app.include_router(pubsub_router(sandbox.push))
     app.add_middleware(FaultMiddleware, plan=faults, render=render_fault)
-    app.add_middleware(QuotaMiddleware, limiter=limiter, classify=classify, render=render_quota)
+    app.add_middleware(
+        QuotaMiddleware,
+        limiter=limiter,
+        classify=classify,
+        render=quota_renderer(user_rate_status, tenant.clock),
+    )
     return app
 
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi.responses import JSONResponse
 
+from mailtrail.sandbox.clock import Clock
 from mailtrail.sandbox.faults import Fault, Scope
 from mailtrail.sandbox.quota import QuotaExceeded
 
@@ -68,10 +71,21 @@ class GmailError(Exception):
         return JSONResponse(self.body(), status_code=self.code, headers={**headers, **self.headers})
 
 
-def quota_error(exc: QuotaExceeded) -> GmailError:
-    """The Gmail error for a quota rejection (per-user -> 403, project -> 403, concurrency -> 429)."""
+def quota_error(exc: QuotaExceeded, user_rate_status: int = 403, now: datetime | None = None) -> GmailError:
+    """The Gmail error for a quota rejection.
+
+    Google answers a per-user rate overrun either as the documented 403 ``userRateLimitExceeded`` or, as
+    clients commonly see today, 429 ``rateLimitExceeded`` "User-rate limit exceeded. Retry after <time>";
+    ``user_rate_status`` picks which. The project limit is 403 ``rateLimitExceeded``; concurrency is 429.
+    """
     if exc.concurrent:
         return GmailError(429, "Too many concurrent requests for user", "rateLimitExceeded", "usageLimits")
+    if exc.reason == "userRateLimitExceeded" and user_rate_status == 429:
+        until = (now or datetime.now(UTC)) + timedelta(seconds=exc.retry_after)
+        stamp = until.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return GmailError(
+            429, f"User-rate limit exceeded.  Retry after {stamp}", "rateLimitExceeded", "usageLimits"
+        )
     if exc.reason == "userRateLimitExceeded":
         return GmailError(403, "User Rate Limit Exceeded", "userRateLimitExceeded", "usageLimits")
     return GmailError(403, "Rate Limit Exceeded", "rateLimitExceeded", "usageLimits")
@@ -85,8 +99,15 @@ def _raw(error: GmailError) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     return error.code, headers, json.dumps(error.body()).encode()
 
 
-def render_quota(exc: QuotaExceeded) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    return _raw(quota_error(exc))
+def quota_renderer(
+    user_rate_status: int, clock: Clock
+) -> Callable[[QuotaExceeded], tuple[int, list[tuple[bytes, bytes]], bytes]]:
+    """The QuotaMiddleware renderer for this app's choice of per-user status."""
+
+    def render(exc: QuotaExceeded) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        return _raw(quota_error(exc, user_rate_status, clock.now()))
+
+    return render
 
 
 def render_fault(fault: Fault, scope: Scope) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
