@@ -79,8 +79,10 @@ def _settle(
         entry = blacklist.match(lookup, domain)
         if entry is not None:
             return lookups.settle(written, Settled(lookup, _BLACKLISTED, entry, None, False))
+    team = lookups.team
     if domain in snapshot.company_domains:
-        return lookups.settle(written, Settled(lookup, _INTERNAL, None, None, False))
-    if lookup in lookups.team:
-        return lookups.settle(written, Settled(lookup, _INTERNAL, None, lookups.team[lookup], True))
+        # Still name the team member when it is one: the importer records internal participants by member.
+        return lookups.settle(written, Settled(lookup, _INTERNAL, None, team.get(lookup), False))
+    if lookup in team:
+        return lookups.settle(written, Settled(lookup, _INTERNAL, None, team[lookup], True))
     return None

@@ -3,6 +3,8 @@
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tests.unit.rules.scenario import ROLE_FORMS
 
 from mailtrail.rules.addresses import (
@@ -13,6 +15,7 @@ from mailtrail.rules.addresses import (
     normalise_domain,
     strip_subaddress,
 )
+from mailtrail.rules.lookups import BlacklistIndex
 
 
 @pytest.mark.parametrize(
@@ -136,3 +139,25 @@ def test_domain_of() -> None:
     assert domain_of("john@acme.com") == "acme.com"
     assert domain_of("john@shop.bücher.example") == "shop.bücher.example"
     assert domain_of("no-at-sign") == ""
+
+
+labels = st.sampled_from(["acme", "com", "eu", "mail", "bücher", "example"])
+domains = st.lists(labels, min_size=1, max_size=4).map(".".join)
+locals_ = st.sampled_from(["john", "jane", "info"])
+entries = st.one_of(
+    st.tuples(locals_, domains).map("@".join),
+    domains,
+    domains.map(lambda d: "*." + d),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.frozensets(entries, max_size=6), locals_, domains)
+def test_the_prepared_blacklist_answers_like_blacklist_match(
+    blacklist: frozenset[str], local: str, domain: str
+) -> None:
+    index = BlacklistIndex.of(blacklist)
+    address = f"{local}@{domain}"
+    # Twice: the second answer comes from the per-domain memory.
+    assert index.match(address, domain) == blacklist_match(address, blacklist)
+    assert index.match(address, domain) == blacklist_match(address, blacklist)

@@ -1,5 +1,7 @@
 """Each address class, their order, the settings that change them, and the sentence `explain` shows."""
 
+from dataclasses import replace
+
 import pytest
 from tests.unit.rules.scenario import ROLE_FORMS, T0, Scenario, day
 
@@ -46,6 +48,15 @@ def test_company_domains_are_internal_by_exact_match() -> None:
     assert "ourco.io is a company domain" in internal.why
     # A subdomain of a company domain is not a company domain.
     assert of(s, "x@mail.ourco.com").cls is AddressClass.UNKNOWN
+
+
+def test_a_team_member_on_a_company_domain_is_named_too() -> None:
+    s = Scenario()
+    s.team("me@ourco.com", member_id=3)
+    me = of(s, "me@ourco.com")
+    assert (me.cls, me.team_member_id) == (AddressClass.INTERNAL, 3)
+    assert me.why == "its domain ourco.com is a company domain"
+    assert of(s, "someone@ourco.com").team_member_id is None
 
 
 def test_team_member_addresses_and_aliases_are_internal_whatever_the_domain() -> None:
@@ -199,3 +210,54 @@ def test_unknown_explains_both_halves() -> None:
     c = of(s, "stranger@nowhere.example")
     assert c.cls is AddressClass.UNKNOWN
     assert c.why == "no person has this address, and no account has the domain nowhere.example"
+
+
+def test_why_names_accounts_by_name_when_explain_knows_them() -> None:
+    s = Scenario()
+    acme = s.account("acme.com", added=T0)
+    creatable = of(s, "john@acme.com")
+    assert creatable.describe({acme: "Acme Inc"}).startswith(
+        'account "Acme Inc" has owned its domain acme.com'
+    )
+    too_early = of(s, "john@acme.com", at=-1)
+    assert 'added to account "Acme Inc"' in too_early.describe({acme: "Acme Inc"})
+
+
+def test_why_for_a_mailbox_without_team_member_and_for_several_people() -> None:
+    s = Scenario()
+    s.team("shared@ourco.io", member_id=None)
+    assert of(s, "shared@ourco.io").why == "it is the address of a team member or of a mailbox being imported"
+    s.person("info@acme.com", label="a", created=day(-2))
+    s.person("info@acme.com", label="b", created=day(-1))
+    why = of(s, "info@acme.com").why
+    assert why.startswith("person a (created ")
+    assert ", person b (created " in why
+    assert " have this address and existed at the email's time" in why
+
+
+def test_classification_follows_snapshot_changes_made_after_first_use() -> None:
+    s = Scenario()
+    s.account("acme.com")
+    assert of(s, "noreply@acme.com").cls is AddressClass.UNKNOWN
+    # Each of these replaces or grows a part of the snapshot after it has been used once.
+    s.snapshot.settings = replace(s.snapshot.settings, skip_role_addresses=False)
+    assert of(s, "noreply@acme.com").cls is AddressClass.CREATABLE
+    s.team("noreply@acme.com")
+    assert of(s, "noreply@acme.com").cls is AddressClass.INTERNAL
+    s.blacklist("*.acme.com")
+    assert of(s, "noreply@acme.com").cls is AddressClass.BLACKLISTED
+    assert of(s, "x@beta.example").cls is AddressClass.UNKNOWN
+    s.account("beta.example")
+    assert of(s, "x@beta.example").cls is AddressClass.CREATABLE
+    s.snapshot.company_domains = frozenset({"beta.example"})
+    assert of(s, "x@beta.example").cls is AddressClass.INTERNAL
+
+
+def test_reset_lookups_after_changing_a_dict_in_place() -> None:
+    s = Scenario()
+    s.team("alias@gmail.com", member_id=1)
+    assert of(s, "alias@gmail.com").team_member_id == 1
+    # Same size, new value: only reset_lookups tells the rules.
+    s.snapshot.team_addresses["alias@gmail.com"] = 2
+    s.snapshot.reset_lookups()
+    assert of(s, "alias@gmail.com").team_member_id == 2
