@@ -7,11 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
-from mailtrail.crm.chunks import chunked
+from mailtrail.crm.bulk import chunked, insert_rows
 from mailtrail.models import Account, AccountDomain, UTCDateTime
+
+ACCOUNTS = cast(Table, Account.__table__)
+ACCOUNT_DOMAINS = cast(Table, AccountDomain.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,14 +54,14 @@ class AccountRepository:
         if not rows:
             return {}
         params = [{"workspace_id": self.workspace_id, "name": n, "created_at": c} for n, c in rows]
-        self.session.execute(insert(Account), params)
+        insert_rows(self.session, ACCOUNTS, params)
         names = {name for name, _ in rows}
         return {name: i for name, i in self.ids_by_name().items() if name in names}
 
     def set_created_at(self, changes: Sequence[tuple[int, datetime]]) -> None:
         if not changes:
             return
-        table = cast(Table, Account.__table__)
+        table = ACCOUNTS
         statement = (
             update(table)
             .where(table.c.workspace_id == self.workspace_id, table.c.id == bindparam("account_id"))
@@ -80,13 +83,12 @@ class AccountRepository:
             {"workspace_id": self.workspace_id, "account_id": a, "domain": d, "added_at": t}
             for a, d, t in rows
         ]
-        if params:
-            self.session.execute(insert(AccountDomain), params)
+        insert_rows(self.session, ACCOUNT_DOMAINS, params)
 
     def set_domain_added_at(self, changes: Sequence[tuple[int, datetime]]) -> None:
         if not changes:
             return
-        table = cast(Table, AccountDomain.__table__)
+        table = ACCOUNT_DOMAINS
         statement = (
             update(table)
             .where(table.c.workspace_id == self.workspace_id, table.c.id == bindparam("domain_id"))

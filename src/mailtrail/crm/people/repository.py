@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import Table, bindparam, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
-from mailtrail.crm.chunks import chunked
+from mailtrail.crm.bulk import chunked, insert_rows
 from mailtrail.models import Id, Person, PersonAccount, PersonEmail, UTCDateTime, Workspace
 
-# Core tables for executemany: the ORM bulk path costs several times more per row.
+# Core tables for bulk statements: the ORM bulk path costs several times more per row.
 PEOPLE = cast(Table, Person.__table__)
 PERSON_EMAILS = cast(Table, PersonEmail.__table__)
 PERSON_ACCOUNTS = cast(Table, PersonAccount.__table__)
@@ -93,7 +93,7 @@ class PeopleRepository:
             for pid, p in zip(ids, people, strict=True)
         ]
         # Ids allocated first: RETURNING with executemany goes row by row on SQLite.
-        self.session.execute(insert(PEOPLE), rows)
+        insert_rows(self.session, PEOPLE, rows)
         self._add_details(list(zip(ids, people, strict=True)))
         return ids
 
@@ -156,7 +156,5 @@ class PeopleRepository:
         links: list[dict[str, Any]] = [
             {"workspace_id": ws, "person_id": i, "account_id": a} for i, p in people for a in p.accounts
         ]
-        if emails:
-            self.session.execute(insert(PERSON_EMAILS), emails)
-        if links:
-            self.session.execute(insert(PERSON_ACCOUNTS), links)
+        insert_rows(self.session, PERSON_EMAILS, emails)
+        insert_rows(self.session, PERSON_ACCOUNTS, links)
