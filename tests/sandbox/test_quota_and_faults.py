@@ -34,6 +34,7 @@ def limited(tenant: Tenant) -> Iterator[tuple[httpx.Client, GmailSandbox]]:
         ) as client,
     ):
         yield client, app.state.sandbox
+    app.state.sandbox.push.close()
 
 
 def test_per_user_rate_is_250_units_a_second(
@@ -73,6 +74,7 @@ def test_per_user_overrun_as_429_with_retry_after(tenant: Tenant, clock: ManualC
         assert error["message"].startswith("User-rate limit exceeded.  Retry after 2026-01-05T09:00:01")
         clock.advance(1)
         assert client.get(f"/gmail/v1/users/{ANN}/labels").status_code == 200
+    app.state.sandbox.push.close()
 
 
 def test_per_minute_and_history_costs(clock: ManualClock) -> None:

@@ -49,6 +49,9 @@ class Watch:
     issuer: str
 
 
+_Item = tuple[PushSubscription, dict[str, Any], str]  # subscription, envelope, token issuer
+
+
 @dataclass(slots=True)
 class PushLog:
     """What the push worker did: envelopes sent (in send order), failures."""
@@ -66,8 +69,9 @@ class GmailPush:
         self.watches: dict[str, Watch] = {}
         self.log = PushLog()
         self._lock = threading.Lock()
-        self._queue: queue.Queue[tuple[PushSubscription, dict[str, Any], str] | None] = queue.Queue()
-        self._held: tuple[PushSubscription, dict[str, Any], str] | None = None
+        # Items: a notification to send, an Event to set once everything before it was sent, None to stop.
+        self._queue: queue.Queue[_Item | threading.Event | None] = queue.Queue()
+        self._held: _Item | None = None
         self._worker = threading.Thread(target=self._run, name="gmail-push", daemon=True)
         self._worker.start()
         self._unsubscribe = tenant.add_listener(self._on_changes)
@@ -148,8 +152,7 @@ class GmailPush:
         if held is not None:
             self._queue.put(held)
         done = threading.Event()
-        self._queue.put(None)
-        self._flushed = done
+        self._queue.put(done)
         done.wait(timeout)
 
     def _run(self) -> None:
@@ -157,9 +160,9 @@ class GmailPush:
             while True:
                 item = self._queue.get()
                 if item is None:
-                    flushed = getattr(self, "_flushed", None)
-                    if flushed is not None:
-                        flushed.set()
+                    return
+                if isinstance(item, threading.Event):
+                    item.set()
                     continue
                 sub, envelope, issuer = item
                 token = self.auth.sign_id_token(issuer, sub.audience, sub.service_account)
@@ -175,7 +178,10 @@ class GmailPush:
                     self.log.failed += 0 if ok else 1
 
     def close(self) -> None:
+        """Stop watching the tenant and end the delivery thread (after what is queued)."""
         self._unsubscribe()
+        self._queue.put(None)
+        self._worker.join(timeout=5)
 
 
 def pubsub_router(push: GmailPush) -> APIRouter:
