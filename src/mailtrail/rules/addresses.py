@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import unicodedata
 
+from mailtrail.mail.addresses import normalise_domain as parser_domain
+
 # Local parts (before any "+") that never get a person created when the workspace keeps role addresses out.
 ROLE_LOCAL_PARTS = frozenset(
     {
@@ -66,24 +68,18 @@ def blacklist_match(address: str, blacklist: frozenset[str]) -> str | None:
 
 
 def normalise_domain(domain: str) -> str:
-    """A domain as the rules compare it: lower-case Unicode, IDNA labels decoded, NFC, no trailing dot.
+    """A domain typed by a user, in the form the parser gives domains in addresses, so the two compare equal.
 
-    Raises ``ValueError`` naming the label when an ``xn--`` label is not valid Punycode.
+    Lower-case Unicode, ``xn--`` labels decoded, NFC, no trailing dot (``mail.addresses.normalise_domain``).
+    Unlike the parser, which keeps what it cannot decode, raises ``ValueError`` naming a bad ``xn--`` label.
     """
-    domain = domain.strip()
-    if domain.endswith("."):
-        domain = domain[:-1]
-    labels = domain.lower().split(".")
-    decoded: list[str] = []
-    for label in labels:
+    for label in domain.strip().lower().split("."):
         if label.startswith("xn--"):
             try:
-                label = label[4:].encode("ascii").decode("punycode")
+                label[4:].encode("ascii").decode("punycode")
             except (UnicodeError, ValueError) as exc:
                 raise ValueError(f'"{label}" is not a valid IDNA (xn--) label') from exc
-        decoded.append(label)
-    # Lower-case again after decoding: Punycode can carry upper-case letters.
-    return unicodedata.normalize("NFC", ".".join(decoded).lower())
+    return parser_domain(domain)
 
 
 def _check_domain(entry: str, domain: str) -> None:

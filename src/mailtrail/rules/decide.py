@@ -17,11 +17,13 @@ def decide(email: ParsedEmail, snapshot: WorkspaceSnapshot, now: datetime) -> De
     """Imported (reason ok) or skipped with the contract's reason code; ``now`` stands in for a missing time.
 
     Every participant is classified whatever the outcome, so ``explain`` can show each one's class.
-    A time without a zone is taken as UTC (the contract stores times in UTC).
+    The decision's time is in UTC, as the contract stores it; a time without a zone is taken as UTC.
     """
     t = email.time or now
     if t.tzinfo is None:
         t = t.replace(tzinfo=UTC)
+    elif t.utcoffset():
+        t = t.astimezone(UTC)
     lookups = snapshot.lookups()
     participants: list[Classified] = []
     if email.sender is not None:

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.unit.rules.scenario import ROLE_FORMS
 
+from mailtrail.mail.addresses import parse_addresses
 from mailtrail.rules.addresses import (
     blacklist_match,
     domain_of,
@@ -161,3 +162,19 @@ def test_the_prepared_blacklist_answers_like_blacklist_match(
     # Twice: the second answer comes from the per-domain memory.
     assert index.match(address, domain) == blacklist_match(address, blacklist)
     assert index.match(address, domain) == blacklist_match(address, blacklist)
+
+
+@pytest.mark.parametrize(
+    ("header", "typed"),
+    [
+        ("Jörg <joerg@XN--MLLER-KVA.Example.>", "müller.example"),
+        ("joerg@shop.müller.example", "*.XN--MLLER-KVA.example"),
+        ("joerg@bu\u0308cher\u3002example", "@BÜCHER.example"),
+        ("JOHN@Acme.COM", "john@acme.com"),
+    ],
+)
+def test_typed_entries_match_addresses_as_the_parser_gives_them(header: str, typed: str) -> None:
+    (address,), dropped = parse_addresses(header)
+    assert dropped == 0
+    entry = normalise_blacklist_entry(typed)
+    assert blacklist_match(address.address, frozenset({entry})) == entry

@@ -1,6 +1,6 @@
 """Every row of the decision table, the precedence between rows, the time used, and the settings."""
 
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from tests.unit.rules.scenario import NOW, T0, Scenario, day, email
@@ -179,6 +179,13 @@ def test_a_time_without_zone_is_taken_as_utc() -> None:
     s = workspace()
     naive = datetime(2024, 3, 1, 12, 0)
     assert s.decide(email(ANN, ME, time=naive)).time == T0
+
+
+def test_the_time_is_given_in_utc() -> None:
+    s = workspace()
+    paris = datetime(2024, 3, 1, 14, 0, tzinfo=timezone(timedelta(hours=2)))
+    decided = s.decide(email(ANN, ME, time=paris)).time
+    assert (decided, decided.utcoffset()) == (T0, timedelta(0))
 
 
 def test_email_without_time_uses_now_for_every_check() -> None:
