@@ -83,8 +83,8 @@ class WorkspaceSnapshot:
     def lookups(self) -> Lookups:
         """People, team and blacklist keyed by lookup address (no sub-addresses if the workspace says so).
 
-        Built on first use and rebuilt when the snapshot's dicts or blacklist are replaced or gain keys;
-        add people through ``add_person`` (appending to an existing list is not noticed).
+        Built on first use; rebuilt when a part of the snapshot is replaced or one of its dicts gains keys.
+        Add people through ``add_person``; after changing values in place, call ``reset_lookups``.
         """
         lookups = self._lookups
         if lookups is None or not lookups.is_current(self):
