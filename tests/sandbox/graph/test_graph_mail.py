@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
@@ -9,6 +10,7 @@ from tests.sandbox.graph.conftest import ADA, BOB, CUSTOMER, GraphServer, make_r
 
 from mailtrail.sandbox.clock import ManualClock
 from mailtrail.sandbox.graph.app import create_graph_app
+from mailtrail.sandbox.graph.shapes import MESSAGE_PROPERTIES
 from mailtrail.sandbox.server import RunningApp
 from mailtrail.sandbox.store import Tenant
 
@@ -184,3 +186,45 @@ def test_dev_token_reads_every_mailbox_over_plain_http() -> None:
     assert answer.json()["value"][0]["subject"] == "Hi"
     assert refused.status_code == 401
     assert refused.json()["error"]["code"] == "InvalidAuthenticationToken"
+
+
+def test_html_body_by_default_and_text_when_preferred(graph: GraphServer) -> None:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = CUSTOMER, ADA, "Styled"
+    msg.set_content("Plain version")
+    msg.add_alternative("<p>HTML <b>version</b></p>", subtype="html")
+    graph.tenant.deliver(msg.as_bytes(), [ADA])
+
+    with graph.client(graph.app_token()) as client:
+        default = client.get(f"/v1.0/users/{ADA}/messages").json()["value"][0]["body"]
+        as_text = client.get(
+            f"/v1.0/users/{ADA}/messages", headers={"Prefer": 'outlook.body-content-type="text"'}
+        )
+
+    assert default["contentType"] == "html"
+    assert "<b>version</b>" in default["content"]
+    assert as_text.headers["Preference-Applied"] == 'outlook.body-content-type="text"'
+    assert as_text.json()["value"][0]["body"] == {"contentType": "text", "content": "Plain version\n"}
+
+
+def test_every_malformed_corpus_message_is_served(graph: GraphServer, corpora: Path) -> None:
+    box = graph.tenant.mailbox(BOB)
+    files = sorted(p for p in (corpora / "malformed").rglob("*") if p.is_file() and p.suffix != ".json")
+    for path in files:
+        box.insert(path.read_bytes())
+
+    everything = ",".join(MESSAGE_PROPERTIES)
+    served = 0
+    with graph.client(graph.app_token()) as client:
+        url: str | None = f"/v1.0/users/{BOB}/mailFolders/inbox/messages/delta?$select={everything}"
+        while url:
+            page = client.get(url, headers={"Prefer": "odata.maxpagesize=50"})
+            assert page.status_code == 200, page.text
+            body = page.json()
+            for msg in body["value"]:
+                assert isinstance(msg["subject"], str)
+                assert msg["body"]["contentType"] in ("text", "html")
+                served += 1
+            url = body.get("@odata.nextLink")
+
+    assert served == len(files)

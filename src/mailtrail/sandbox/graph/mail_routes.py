@@ -59,6 +59,9 @@ def _applied(request: Request, extra: list[str] | None = None) -> dict[str, str]
     applied = list(extra or [])
     if id_kind(request) == "immutable":
         applied.append('IdType="ImmutableId"')
+    body_type = prefer(request).get("outlook.body-content-type", "").lower()
+    if body_type in ("text", "html"):
+        applied.append(f'outlook.body-content-type="{body_type}"')
     return {"Preference-Applied": ", ".join(applied)} if applied else {}
 
 
@@ -138,7 +141,10 @@ def mail_router(graph: GraphSandbox) -> APIRouter:
     def render(
         request: Request, box: Mailbox, msg: StoredMessage, select: frozenset[str] | None
     ) -> dict[str, object]:
-        return message_json(msg, select, id_kind(request), graph.last_modified(box.address, msg.id))
+        body_type = prefer(request).get("outlook.body-content-type", "").lower() or None
+        return message_json(
+            msg, select, id_kind(request), graph.last_modified(box.address, msg.id), body_type
+        )
 
     @router.get("/mailFolders")
     def list_folders(request: Request, a: Access) -> Response:

@@ -7,7 +7,9 @@ Property names and formats follow the v1.0 resource pages (learn.microsoft.com/g
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from email.message import Message
 
@@ -20,7 +22,7 @@ from mailtrail.sandbox.graph.ids import (
     folder_graph_id,
     message_graph_id,
 )
-from mailtrail.sandbox.message import StoredMessage, body_text, parse_address_list, parse_mime, preview
+from mailtrail.sandbox.message import StoredMessage, parse_address_list, parse_mime, preview
 from mailtrail.sandbox.store import Folder, Mailbox
 
 # Every v1.0 message property the sandbox serves ("id" and "@odata.etag" always come back).
@@ -58,6 +60,8 @@ MESSAGE_PROPERTIES = (
     "internetMessageHeaders",
 )
 _DEFAULT_EXCLUDED = frozenset({"internetMessageHeaders", "uniqueBody"})
+_TAGS = re.compile(r"<[^>]*>")
+_SPACES = re.compile(r"\s+")
 FOLDER_PROPERTIES = (
     "id",
     "displayName",
@@ -104,14 +108,52 @@ def _single(header: str) -> dict[str, object] | None:
     return found[0] if found else None
 
 
-def _has_attachments(tree: Message) -> bool:
-    for part in tree.walk():
-        if part.is_multipart():
-            continue
-        disposition = (part.get("Content-Disposition") or "").lower()
-        if disposition.startswith("attachment") or (part.get_filename() and "inline" not in disposition):
-            return True
-    return False
+@dataclass(frozen=True)
+class _MimeFacts:
+    has_attachments: bool
+    html: str | None
+    text: str | None
+
+
+def _decode(part: Message) -> str:
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return ""
+    charset = str(part.get_content_charset() or "utf-8")
+    try:
+        return payload.decode(charset, errors="replace")
+    except LookupError:  # an unknown charset name
+        return payload.decode("utf-8", errors="replace")
+
+
+def _mime_facts(raw: bytes) -> _MimeFacts:
+    """Attachments and the first HTML and plain-text bodies; a message the parser chokes on has neither."""
+    attached, html, text = False, None, None
+    try:
+        for part in parse_mime(raw).walk():
+            if part.is_multipart():
+                continue
+            disposition = str(part.get("Content-Disposition") or "").lower()
+            if disposition.startswith("attachment") or (part.get_filename() and "inline" not in disposition):
+                attached = True
+                continue
+            kind = part.get_content_type()
+            if kind == "text/html" and html is None:
+                html = _decode(part)
+            elif kind == "text/plain" and text is None:
+                text = _decode(part)
+    except Exception:  # the stdlib parser fails in many ways on hostile input; the message is still served
+        return _MimeFacts(attached, html, text)
+    return _MimeFacts(attached, html, text)
+
+
+def _body(facts: _MimeFacts, preferred: str | None) -> dict[str, str]:
+    """HTML when the message has it, unless ``outlook.body-content-type="text"`` is preferred."""
+    if preferred == "text" or facts.html is None:
+        if facts.text is not None:
+            return {"contentType": "text", "content": facts.text}
+        return {"contentType": "text", "content": _SPACES.sub(" ", _TAGS.sub(" ", facts.html or "")).strip()}
+    return {"contentType": "html", "content": facts.html}
 
 
 def etag(msg: StoredMessage) -> str:
@@ -124,8 +166,12 @@ def message_json(
     select: frozenset[str] | None,
     id_kind: IdKind,
     last_modified: datetime | None = None,
+    body_type: str | None = None,
 ) -> dict[str, object]:
-    """The Graph ``message`` for a stored message, restricted to ``select`` when given."""
+    """The Graph ``message`` for a stored message, restricted to ``select`` when given.
+
+    ``body_type`` is the ``Prefer: outlook.body-content-type`` value ("text" or "html"), if any.
+    """
     wanted = set(select) if select is not None else set(MESSAGE_PROPERTIES) - _DEFAULT_EXCLUDED
     headers = msg.headers
     out: dict[str, object] = {
@@ -145,7 +191,14 @@ def message_json(
     put("categories", [])
     put("receivedDateTime", graph_time(msg.received_at))
     put("sentDateTime", graph_time(None if msg.is_draft else (headers.date or msg.received_at)))
-    put("hasAttachments", lambda: _has_attachments(parse_mime(msg.raw)))
+    facts: list[_MimeFacts] = []
+
+    def mime() -> _MimeFacts:  # parsed once, and only when a property needs the body
+        if not facts:
+            facts.append(_mime_facts(msg.raw))
+        return facts[0]
+
+    put("hasAttachments", lambda: mime().has_attachments)
     put("internetMessageId", headers.message_id)
     put("subject", headers.subject)
     put("bodyPreview", lambda: preview(msg.raw, 255))
@@ -162,8 +215,8 @@ def message_json(
         f"https://outlook.office365.com/owa/?ItemID={out['id']}&exvsurl=1&viewmodel=ReadMessageItem",
     )
     put("inferenceClassification", "focused")
-    put("body", lambda: _body(msg.raw))
-    put("uniqueBody", lambda: _body(msg.raw))
+    put("body", lambda: _body(mime(), body_type))
+    put("uniqueBody", lambda: _body(mime(), body_type))
     put("sender", lambda: _single(sender))
     put("from", lambda: _single(headers.from_))
     put("toRecipients", lambda: _recipients(headers.to))
@@ -176,11 +229,6 @@ def message_json(
         if name in values:
             out[name] = values[name]
     return out
-
-
-def _body(raw: bytes) -> dict[str, str]:
-    kind, text = body_text(raw)
-    return {"contentType": kind, "content": text}
 
 
 def folder_json(box: Mailbox, folder: Folder, select: frozenset[str] | None = None) -> dict[str, object]:
