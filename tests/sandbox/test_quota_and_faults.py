@@ -66,8 +66,8 @@ def test_per_user_overrun_as_429_with_retry_after(tenant: Tenant, clock: ManualC
     app = create_gmail_app(tenant, dev_token=DEV_TOKEN, user_rate_status=429)
     headers = {"Authorization": f"Bearer {DEV_TOKEN}"}
     with serve({"gmail": app}) as urls, httpx.Client(base_url=urls["gmail"], headers=headers) as client:
-        statuses = [client.get(f"/gmail/v1/users/{ANN}/labels").status_code for _ in range(251)]
-        assert statuses.count(200) == 250  # labels.list costs 1 unit
+        statuses = [client.get(f"/gmail/v1/users/{ANN}/messages").status_code for _ in range(51)]
+        assert statuses.count(200) == 50  # messages.list costs 5 units
         assert statuses[-1] == 429
         error = client.get(f"/gmail/v1/users/{ANN}/labels").json()["error"]
         assert error["errors"][0]["reason"] == "rateLimitExceeded"
