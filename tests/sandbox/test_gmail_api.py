@@ -56,6 +56,9 @@ def test_formats_carry_what_an_importer_reads(client: httpx.Client, tenant: Tena
     assert full["threadId"] == stored.thread_id
     assert full["labelIds"] == sorted(stored.labels)
     assert client.get(base, params={"format": "bogus"}).status_code == 400
+    unknown = client.get("/gmail/v1/users/me/threads/nothing/here")
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["status"] == "NOT_FOUND"
 
 
 def test_list_queries_paging_and_spam_trash(client: httpx.Client, tenant: Tenant, clock: ManualClock) -> None:

@@ -19,6 +19,7 @@ import httpx
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mailtrail.sandbox.faults import FaultMiddleware, FaultPlan, Scope
 from mailtrail.sandbox.gmail.errors import GmailError, quota_renderer, render_fault
@@ -156,6 +157,10 @@ def create_gmail_app(
     @app.exception_handler(GmailError)
     async def gmail_error(_request: Request, exc: GmailError) -> Response:
         return exc.response()
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+        return GmailError(exc.status_code, str(exc.detail)).response()
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, exc: RequestValidationError) -> Response:
