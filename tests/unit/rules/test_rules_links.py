@@ -179,3 +179,13 @@ def test_a_person_whose_address_is_also_internal_is_not_linked() -> None:
     acme = s.account("acme.com")
     s.person("ann@acme.com", default_account=acme, label="ann")
     assert linked_labels(s, email(ME, "ann@acme.com")) == ["ann"]
+
+
+def test_a_person_with_two_addresses_on_one_email_is_linked_once() -> None:
+    s = Scenario()
+    acme = s.account("acme.com")
+    s.team(ME)
+    ann = s.person("ann@acme.com", "ann.lee@acme.com", default_account=acme, label="ann")
+    _, plan = s.plan(email(ME, "ann@acme.com", cc=("ann.lee@acme.com",)))
+    assert plan.people == ((ann, "ann@acme.com"),)
+    assert plan.account_ids == (acme,)
