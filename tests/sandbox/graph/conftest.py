@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -104,9 +105,8 @@ class Webhook:
     url: str
     validations: list[str] = field(default_factory=list)
     notifications: list[dict[str, object]] = field(default_factory=list)
-    mode: str = (
-        "echo"  # echo | refuse (500) | wrong (answers another token) | down (500 to change notifications)
-    )
+    # echo | refuse (500) | wrong (another token) | down (500 to change notifications) | slow (late handshake)
+    mode: str = "echo"
 
     def items(self) -> list[dict[str, object]]:
         """Every notification item received, in arrival order."""
@@ -125,6 +125,8 @@ def webhook() -> Iterator[Webhook]:
             if "validationToken" in query:
                 token = query["validationToken"][0]
                 hook.validations.append(token)
+                if hook.mode == "slow":
+                    time.sleep(0.5)  # longer than the handshake timeout the test sets
                 if hook.mode == "refuse":
                     self.send_response(500)
                     self.end_headers()

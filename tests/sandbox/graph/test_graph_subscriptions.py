@@ -81,6 +81,16 @@ def test_endpoint_failing_the_handshake_makes_creation_fail(graph: GraphServer, 
     assert listed == []
 
 
+def test_handshake_that_times_out_makes_creation_fail(graph: GraphServer, webhook: Webhook) -> None:
+    graph.sandbox.hub.validation_timeout = 0.1  # stands for Graph's 10 seconds
+    webhook.mode = "slow"
+    with graph.client(graph.app_token()) as client:
+        late = subscribe(graph, client, webhook, lifecycle=False)
+    assert late.status_code == 400
+    assert late.json()["error"]["code"] == "InvalidRequest"
+    assert late.json()["error"]["message"] == "Subscription validation request timed out."
+
+
 def test_expiration_is_limited_to_10080_minutes(graph: GraphServer, webhook: Webhook) -> None:
     with graph.client(graph.app_token()) as client:
         too_long = subscribe(graph, client, webhook, minutes=10_081)

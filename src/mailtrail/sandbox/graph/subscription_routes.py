@@ -34,12 +34,12 @@ _RESOURCE = re.compile(
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
-async def validate_endpoint(url: str) -> None:
+async def validate_endpoint(url: str, timeout: float = VALIDATION_TIMEOUT) -> None:
     """The handshake: POST ``?validationToken=`` and expect the token back as text/plain, 200, within 10 s."""
     token = f"Validation: Testing client application reachability for subscription Request-Id: {uuid.uuid4()}"
     target = f"{url}{'&' if '?' in url else '?'}validationToken={quote(token)}"
     try:
-        async with httpx.AsyncClient(timeout=VALIDATION_TIMEOUT) as client:
+        async with httpx.AsyncClient(timeout=timeout) as client:
             response = await client.post(target, headers={"Content-Type": "text/plain; charset=utf-8"})
     except httpx.TimeoutException:
         raise GraphError(400, "InvalidRequest", "Subscription validation request timed out.") from None
@@ -168,9 +168,9 @@ def subscription_router(graph: GraphSandbox, hub: SubscriptionHub) -> APIRouter:
         client_state = body.get("clientState")
         if client_state is not None and (not isinstance(client_state, str) or len(client_state) > 128):
             raise GraphError(400, "InvalidRequest", "clientState must be a string of at most 128 characters.")
-        await validate_endpoint(notification_url)
+        await validate_endpoint(notification_url, hub.validation_timeout)
         if lifecycle_url is not None:
-            await validate_endpoint(lifecycle_url)
+            await validate_endpoint(lifecycle_url, hub.validation_timeout)
         directory_user = graph.identity.find_user(box.address)
         sub = Subscription(
             id=str(uuid.UUID(bytes=secrets.token_bytes(16), version=4)),
@@ -209,7 +209,7 @@ def subscription_router(graph: GraphSandbox, hub: SubscriptionHub) -> APIRouter:
         url = body.get("notificationUrl")
         if url is not None:
             url = _check_url("notificationUrl", url)
-        await validate_endpoint(url or sub.notification_url)
+        await validate_endpoint(url or sub.notification_url, hub.validation_timeout)
         sub.expiration = expiration
         sub.notification_url = url or sub.notification_url
         sub.token_expires_at, sub.reauthorization_sent = grant.expires_at, False

@@ -98,6 +98,8 @@ class SubscriptionHub:
     ) -> None:
         self.tenant, self.clock, self.tenant_id, self.faults = tenant, clock, tenant_id, faults
         self.retries = retries
+        # Graph waits 10 s for the handshake answer; tests shorten it to check the timeout without waiting.
+        self.validation_timeout = VALIDATION_TIMEOUT
         self.log = DeliveryLog()
         self._subs: dict[str, Subscription] = {}
         self._lock = threading.Lock()
