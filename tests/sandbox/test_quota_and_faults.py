@@ -156,3 +156,24 @@ def test_probabilistic_faults_are_seeded() -> None:
     assert first == run(3)
     assert 30 < sum(first) < 90
     assert FaultPlan().take("GET", "/anything") is None
+
+
+def test_faults_and_counters_over_http(client: httpx.Client) -> None:
+    """What a person driving `mailtrail sandbox` from outside can do."""
+    added = client.post(
+        "/sandbox/faults", json={"path": "/labels$", "kind": "status", "status": 503, "times": 2}
+    )
+    assert added.status_code == 201
+    assert [client.get(f"/gmail/v1/users/{ANN}/labels").status_code for _ in range(3)] == [503, 503, 200]
+    client.post(
+        "/sandbox/faults", json={"path": "/labels$", "kind": "status", "status": 500, "probability": 1.0}
+    )
+    assert client.get(f"/gmail/v1/users/{ANN}/labels").status_code == 500
+    assert client.delete("/sandbox/faults").status_code == 204
+    assert client.get(f"/gmail/v1/users/{ANN}/labels").status_code == 200
+    bad = client.post("/sandbox/faults", json={"path": "x", "kind": "explode"})
+    assert bad.status_code == 400
+    assert "kind must be one of" in bad.json()["error"]["message"]
+    counters = client.get("/sandbox/quota").json()
+    assert counters["byKey"][ANN]["by_method"]["labels.list"] == 5
+    assert counters["total"]["units"] == 5

@@ -206,6 +206,11 @@ class QuotaLimiter:
                     total.by_method[method] = total.by_method.get(method, 0) + n
             return total
 
+    def seen_keys(self) -> list[str]:
+        """Every key (user or mailbox) seen so far."""
+        with self._lock:
+            return sorted(self._counters)
+
     def reset(self) -> None:
         """Forget all windows and counters (in-flight requests stay counted)."""
         with self._lock:

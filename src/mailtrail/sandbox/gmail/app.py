@@ -21,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from mailtrail.sandbox.control import control_router
 from mailtrail.sandbox.faults import FaultMiddleware, FaultPlan, Scope
 from mailtrail.sandbox.gmail.errors import GmailError, quota_renderer, render_fault
 from mailtrail.sandbox.gmail.identity import identity_router
@@ -310,6 +311,7 @@ def create_gmail_app(
 
     app.include_router(identity_router(tenant, auth))
     app.include_router(pubsub_router(sandbox.push))
+    app.include_router(control_router(faults, limiter))
     app.add_middleware(FaultMiddleware, plan=faults, render=render_fault)
     app.add_middleware(
         QuotaMiddleware,
