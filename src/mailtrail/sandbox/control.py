@@ -7,7 +7,7 @@ process: read ``/sandbox/quota`` and script faults with ``POST /sandbox/faults``
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any, get_args
+from typing import Any, cast, get_args
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -46,6 +46,7 @@ def control_router(faults: FaultPlan, limiter: QuotaLimiter) -> APIRouter:
         kind = spec.get("kind")
         if kind not in FAULT_KINDS:
             return _bad(f"kind must be one of {', '.join(sorted(FAULT_KINDS))}, got {kind!r}")
+        kind = cast(FaultKind, kind)
         try:
             fault = Fault(
                 kind,
