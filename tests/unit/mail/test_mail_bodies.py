@@ -156,3 +156,13 @@ def test_transfer_encodings_written_loosely_are_still_decoded(encoding: bytes, p
     text, _ = extract_bodies(raw + b"\r\n\r\n" + payload + b"\r\n")
     assert text is not None
     assert text.startswith("Café ouvert")
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    ["<" * 100_000, "<a " * 40_000, "<script" * 20_000, "<!--" * 30_000, "&" * 100_000, "<b>" * 40_000],
+)
+def test_hostile_html_gives_safe_output(hostile: str) -> None:
+    clean = sanitise_html(hostile + "<script>alert(1)</script>")
+    assert "<script" not in clean
+    assert "alert(1)" not in html_to_text(hostile + "<script>alert(1)</script>")
