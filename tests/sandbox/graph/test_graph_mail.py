@@ -228,3 +228,31 @@ def test_every_malformed_corpus_message_is_served(graph: GraphServer, corpora: P
             url = body.get("@odata.nextLink")
 
     assert served == len(files)
+
+
+def test_users_are_listed_for_apps_with_directory_permission(graph: GraphServer) -> None:
+    graph.sandbox.identity.register_app(
+        "mail-only-app", "its-secret", app_permissions=frozenset({"Mail.Read"})
+    )
+    with graph.client(graph.app_token()) as client:
+        users = client.get("/v1.0/users").json()["value"]
+        one = client.get(f"/v1.0/users/{ADA}", params={"$select": "displayName,mail"}).json()
+    with graph.client() as client:
+        token = client.post(
+            f"/{graph.sandbox.tenant_id}/oauth2/v2.0/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": "mail-only-app",
+                "client_secret": "its-secret",
+                "scope": "https://graph.microsoft.com/.default",
+            },
+        ).json()["access_token"]
+    with graph.client(token) as client:
+        denied = client.get("/v1.0/users")
+
+    assert [u["userPrincipalName"] for u in users] == [ADA, BOB]
+    assert users[0]["displayName"] == "Ada Lovelace"
+    assert one["mail"] == ADA
+    assert set(one) == {"@odata.context", "id", "displayName", "mail"}
+    assert denied.status_code == 403
+    assert denied.json()["error"]["code"] == "Authorization_RequestDenied"

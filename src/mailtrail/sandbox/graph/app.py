@@ -40,6 +40,7 @@ from mailtrail.sandbox.graph.mail_routes import mail_router
 from mailtrail.sandbox.graph.state import GraphSandbox
 from mailtrail.sandbox.graph.subscription_routes import subscription_router
 from mailtrail.sandbox.graph.subscriptions import SubscriptionHub
+from mailtrail.sandbox.graph.user_routes import user_router
 from mailtrail.sandbox.quota import GRAPH_POLICY, QuotaExceeded, QuotaLimiter, QuotaMiddleware, QuotaPolicy
 from mailtrail.sandbox.store import Tenant
 
@@ -48,6 +49,8 @@ DEFAULT_TENANT_ID = "5e9a7f2c-6b1d-4c8e-9f3a-2d7b0c4e8a61"
 SANDBOX_CLIENT_ID = "0d4f6c2a-8b1e-4f3d-9a7c-5e2b1d0c9f8e"
 SANDBOX_CLIENT_SECRET = "sandbox-client-secret"  # noqa: S105 - a fixed demo credential of a local emulator
 SANDBOX_REDIRECT_URIS = ("http://localhost", "http://127.0.0.1")
+# Admin-consented application permissions of the sandbox app: read mail, list the tenant's users.
+SANDBOX_APP_PERMISSIONS = frozenset({"Mail.Read", "User.Read.All"})
 
 _SEGMENTS = {
     s.lower(): s for s in ("users", "mailFolders", "childFolders", "messages", "delta", "subscriptions")
@@ -126,12 +129,15 @@ def create_graph_app(
 ) -> FastAPI:
     """A Graph v1.0 mail + identity platform app over ``tenant``; ``app.state.sandbox`` is its GraphSandbox.
 
-    The sandbox app (``SANDBOX_CLIENT_ID``/``SANDBOX_CLIENT_SECRET``, Mail.Read) is registered unless an
-    ``identity`` is given; ``dev_token`` is accepted as an app-only bearer token for every mailbox.
+    The sandbox app (``SANDBOX_CLIENT_ID``/``SANDBOX_CLIENT_SECRET``, Mail.Read and User.Read.All) is
+    registered unless an ``identity`` is given; ``dev_token`` is accepted as an app-only bearer token for
+    every mailbox.
     """
     if identity is None:
         identity = IdentityPlatform(tenant_id, tenant.clock.seconds)
-        identity.register_app(SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_REDIRECT_URIS)
+        identity.register_app(
+            SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET, SANDBOX_REDIRECT_URIS, SANDBOX_APP_PERMISSIONS
+        )
     if dev_token:
         identity.dev_token = dev_token
     faults = faults or FaultPlan()
@@ -152,6 +158,7 @@ def create_graph_app(
     app.include_router(identity_router(identity))
     app.include_router(batch_router(lambda: app))
     app.include_router(subscription_router(graph, hub))
+    app.include_router(user_router(graph))
     app.include_router(mail_router(graph))
 
     @app.exception_handler(GraphError)

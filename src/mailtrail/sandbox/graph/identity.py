@@ -385,7 +385,7 @@ class IdentityPlatform:
         """The grant behind an ``Authorization`` header, or Graph's 401 ``InvalidAuthenticationToken``."""
         token = bearer_token(authorization)
         if self.dev_token is not None and secrets.compare_digest(token, self.dev_token):
-            permissions = frozenset({"Mail.Read", "Mail.ReadWrite"})
+            permissions = frozenset({"Mail.Read", "Mail.ReadWrite", "User.Read.All"})
             return AccessGrant("sandbox-dev-token", permissions, frozenset(), None, float("inf"))
         claims = decode_access_token(token, self._key.public_key())
         if claims.get("tid") != self.tenant_id:
