@@ -29,25 +29,36 @@ class BlacklistIndex:
     # domain's parents for "*." entries is most of the cost of a match.
     by_domain: dict[str, str | None] = field(default_factory=dict, compare=False, repr=False)
 
+    # Entry as matched -> entry as stored, where they differ (a "+tag" entry when sub-addresses are ignored).
+    stored: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
     @classmethod
-    def of(cls, entries: Iterable[str]) -> BlacklistIndex:
-        """Split stored entries (``user@domain``, ``domain``, ``*.domain``) by form."""
+    def of(cls, entries: Iterable[str], ignore_subaddress: bool = False) -> BlacklistIndex:
+        """Split stored entries (``user@domain``, ``domain``, ``*.domain``) by form.
+
+        With ``ignore_subaddress``, ``john+x@acme.com`` matches as ``john@acme.com`` but is still named as
+        stored, so ``explain`` shows the entry the user typed.
+        """
         addresses: set[str] = set()
         domains: set[str] = set()
         wildcards: set[str] = set()
+        stored: dict[str, str] = {}
         for entry in entries:
             if entry.startswith("*."):
                 wildcards.add(entry[2:])
             elif "@" in entry:
-                addresses.add(entry)
+                key = strip_subaddress(entry) if ignore_subaddress else entry
+                addresses.add(key)
+                if key != entry:
+                    stored[key] = entry
             else:
                 domains.add(entry)
-        return cls(frozenset(addresses), frozenset(domains), frozenset(wildcards))
+        return cls(frozenset(addresses), frozenset(domains), frozenset(wildcards), stored=stored)
 
     def match(self, address: str, domain: str) -> str | None:
         """The entry covering ``address`` (whose domain is ``domain``): address, exact domain, then ``*.``."""
         if address in self.addresses:
-            return address
+            return self.stored.get(address, address)
         try:
             return self.by_domain[domain]
         except KeyError:
@@ -132,12 +143,11 @@ class Lookups:
                 for ref in refs:
                     add_ref(people, strip_subaddress(address), ref)
             team = {strip_subaddress(a): member for a, member in snapshot.team_addresses.items()}
-            entries = frozenset(strip_subaddress(entry) for entry in snapshot.blacklist)
         return cls(
             ignore,
             people,
             team,
-            BlacklistIndex.of(entries) if entries else None,
+            BlacklistIndex.of(entries, ignore) if entries else None,
             snapshot.people_by_address,
             len(snapshot.people_by_address),
             snapshot.team_addresses,

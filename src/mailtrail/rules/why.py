@@ -20,7 +20,7 @@ def describe(c: Classified, account_names: Mapping[int, str]) -> str:
 
 def _blacklisted(c: Classified, _: Mapping[int, str]) -> str:
     entry = c.blacklist_entry
-    if entry == c.lookup:
+    if entry is not None and "@" in entry:
         return f'the address is on the blacklist (entry "{entry}")'
     if entry is not None and entry.startswith("*."):
         return f'its domain {domain_of(c.lookup)} is covered by the blacklist entry "{entry}"'

@@ -186,7 +186,10 @@ def test_ignore_subaddress_also_strips_the_stored_side() -> None:
     s.blacklist("jane+x@acme.com")
     assert of(s, "john@acme.com").people == (tagged,)
     assert of(s, "john+new@acme.com").people == (tagged,)
-    assert of(s, "jane@acme.com").cls is AddressClass.BLACKLISTED
+    jane = of(s, "jane@acme.com")
+    # Named as stored, so the user recognises the entry they typed.
+    assert (jane.cls, jane.blacklist_entry) == (AddressClass.BLACKLISTED, "jane+x@acme.com")
+    assert jane.why == 'the address is on the blacklist (entry "jane+x@acme.com")'
 
 
 def test_ignore_subaddress_role_check_uses_the_stripped_address() -> None:
