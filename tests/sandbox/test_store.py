@@ -38,6 +38,8 @@ def test_one_message_to_several_mailboxes_with_the_right_labels(tenant: Tenant) 
     assert tenant.mailbox(ANN).folder(by_box[ANN].folder_id).well_known_name == "sentitems"
     assert by_box[ANN].raw == by_box[BO].raw
     assert by_box[ANN].id != by_box[BO].id
+    (to_self,) = tenant.deliver(_raw("Note to self", sender=ANN, to=ANN))
+    assert to_self.labels == {"SENT", "INBOX", "UNREAD"}
 
 
 def test_folders_and_labels_are_two_views_of_one_mailbox(tenant: Tenant) -> None:

@@ -20,71 +20,36 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from mailtrail.sandbox.clock import Clock, ManualClock
-from mailtrail.sandbox.message import StoredMessage as StoredMessage  # re-exported for the apps
-from mailtrail.sandbox.message import parse_address_list, parse_headers
+from mailtrail.sandbox.errors import (
+    HistoryExpired,
+    SandboxError,
+    UnknownFolder,
+    UnknownMailbox,
+    UnknownMessage,
+)
+from mailtrail.sandbox.labels import PLACING_LABELS, SYSTEM_LABELS, WELL_KNOWN_FOLDERS, Folder, Label
+from mailtrail.sandbox.message import StoredMessage, parse_address_list, parse_headers
+
+# The store's public names, including those defined beside it (errors, labels) and re-exported here.
+__all__ = [
+    "SYSTEM_LABELS",
+    "WELL_KNOWN_FOLDERS",
+    "Change",
+    "ChangeKind",
+    "ChangeListener",
+    "Folder",
+    "HistoryExpired",
+    "Label",
+    "Mailbox",
+    "SandboxError",
+    "StoredMessage",
+    "Tenant",
+    "UnknownFolder",
+    "UnknownMailbox",
+    "UnknownMessage",
+]
 
 ChangeKind = Literal["messageAdded", "messageDeleted", "labelAdded", "labelRemoved"]
-
-SYSTEM_LABELS: tuple[str, ...] = (
-    "INBOX", "SENT", "DRAFT", "SPAM", "TRASH", "UNREAD", "IMPORTANT", "STARRED", "CHAT",
-    "CATEGORY_PERSONAL", "CATEGORY_SOCIAL", "CATEGORY_PROMOTIONS", "CATEGORY_UPDATES", "CATEGORY_FORUMS",
-)  # fmt: skip
-# Graph well-known folder name -> (display name, the Gmail label that stands for it).
-WELL_KNOWN_FOLDERS: dict[str, tuple[str, str | None]] = {
-    "inbox": ("Inbox", "INBOX"),
-    "sentitems": ("Sent Items", "SENT"),
-    "drafts": ("Drafts", "DRAFT"),
-    "junkemail": ("Junk Email", "SPAM"),
-    "deleteditems": ("Deleted Items", "TRASH"),
-    "archive": ("Archive", None),
-}
-# Labels that place a message in a folder other than sentitems (moving a message replaces them).
-_PLACING_LABELS = frozenset({"INBOX", "SPAM", "TRASH", "DRAFT"})
-
-
-class SandboxError(Exception):
-    """Base of the store's errors; the apps turn them into each API's error body."""
-
-
-class UnknownMailbox(SandboxError, KeyError):
-    """No mailbox with that address in the tenant."""
-
-
-class UnknownMessage(SandboxError, KeyError):
-    """No message with that id in the mailbox."""
-
-
-class UnknownFolder(SandboxError, KeyError):
-    """No folder or label with that id in the mailbox."""
-
-
-class HistoryExpired(SandboxError):
-    """The requested start history id is older than the change log keeps (Gmail 404, Graph 410)."""
-
-    def __init__(self, start: int, oldest: int) -> None:
-        super().__init__(f"history id {start} is older than the oldest kept ({oldest})")
-        self.start, self.oldest = start, oldest
-
-
-@dataclass(frozen=True, slots=True)
-class Label:
-    """A Gmail label; ``folder_id`` is set when the label stands for a folder (custom folders)."""
-
-    id: str
-    name: str
-    type: Literal["system", "user"]
-    folder_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Folder:
-    """A Graph mail folder; ``label_id`` is the Gmail label that puts a message in it (None for archive)."""
-
-    id: str
-    name: str
-    parent_id: str | None
-    well_known_name: str | None
-    label_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,7 +249,7 @@ class Mailbox:
         """Move to a folder: drop the labels that place it elsewhere, add the folder's own label."""
         with self.tenant.lock:
             folder, msg = self.folder(folder_id), self._require(message_id)
-            placing = _PLACING_LABELS | {lb for lb in self._by_label if lb not in SYSTEM_LABELS}
+            placing = PLACING_LABELS | {lb for lb in self._by_label if lb not in SYSTEM_LABELS}
             remove = (msg.labels & placing) - {folder.label_id}
             add = {folder.label_id} if folder.label_id else set()
         return self.modify(message_id, add=add, remove=remove)
@@ -435,11 +400,15 @@ class Tenant:
         return self._deliver_now(raw, targets, at or now)
 
     def _deliver_now(self, raw: bytes, targets: tuple[str, ...], at: datetime) -> list[StoredMessage]:
-        senders = {a.lower() for _, a in parse_address_list(parse_headers(raw).from_)}
+        h = parse_headers(raw)
+        senders = {a.lower() for _, a in parse_address_list(h.from_)}
+        named = {a.lower() for field in (h.to, h.cc, h.bcc) for _, a in parse_address_list(field)}
         out = []
         for address in targets:
             box = self.mailbox(address)
-            labels = ("SENT",) if box.address in senders else ("INBOX", "UNREAD")
+            labels: tuple[str, ...] = ("INBOX", "UNREAD")
+            if box.address in senders:  # mail to oneself is both sent and received, as in Gmail
+                labels = ("SENT", "INBOX", "UNREAD") if box.address in named else ("SENT",)
             out.append(box.insert(raw, labels=labels, received_at=at))
         return out
 
