@@ -122,3 +122,17 @@ def test_unsupported_delta_filter_is_refused(graph: GraphServer) -> None:
         )
     assert answer.status_code == 400
     assert "receivedDateTime" in answer.json()["error"]["message"]
+
+
+def test_top_sets_the_page_size_for_the_whole_round(graph: GraphServer) -> None:
+    for n in range(3):
+        graph.tenant.deliver(make_raw(f"Topped {n}"), [ADA])
+    pages = 0
+    with graph.client(graph.app_token()) as client:
+        url: str | None = f"/v1.0/users/{ADA}/mailFolders/inbox/messages/delta?$top=1&$select=subject"
+        while url:
+            body = client.get(url).json()
+            assert len(body["value"]) <= 1
+            pages += 1
+            url = body.get("@odata.nextLink")
+    assert pages == 3
