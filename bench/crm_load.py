@@ -131,19 +131,26 @@ def main() -> None:
         _, create_s = timed("people load (create)", lambda: load(people_csv, load_people))
         counts, reload_s = timed("people load again (no change)", lambda: load(people_csv, load_people))
         assert counts.unchanged == args.people, counts
+        renamed_csv = folder / "renamed.csv"
+        renamed_csv.write_text(people_csv.read_text().replace(",Person ", ",Renamed "))
+        counts, update_s = timed("people load (every name changed)", lambda: load(renamed_csv, load_people))
+        assert counts.updated == args.people, counts
         with factory() as session:
             snapshot, snap_s = timed("snapshot", lambda: load_snapshot(session, workspace_id))
         baseline_snapshot, orm_snap_s = timed(
             "baseline snapshot (ORM objects)", lambda: orm_snapshot(factory, workspace_id)
         )
         assert baseline_snapshot == snapshot.people_by_address
+        assert len(snapshot.account_domains) == 2 * args.accounts
         orm_rate = orm_baseline(factory, workspace_id, people_csv, args.baseline_rows)
         rate = args.people / create_s
         print(
             f"people load: {rate:,.0f} rows/s; baseline ORM per row: {orm_rate:,.0f} rows/s "
             f"-> {rate / orm_rate:.1f}x"
         )
-        print(f"people re-load: {args.people / reload_s:,.0f} rows/s")
+        print(
+            f"people re-load: {args.people / reload_s:,.0f} rows/s unchanged, {args.people / update_s:,.0f} updated"
+        )
         print(
             f"snapshot: {snap_s:.2f} s; baseline ORM objects: {orm_snap_s:.2f} s "
             f"-> {orm_snap_s / snap_s:.1f}x"

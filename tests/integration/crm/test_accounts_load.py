@@ -165,3 +165,18 @@ def test_a_domain_is_owned_per_workspace(session: Session, workspace: Workspace,
         "Acme": {"acme.com"}
     }
     assert count(session, AccountDomain) == 2
+
+
+def test_a_new_created_at_on_reload_moves_the_account_and_its_domains(
+    session: Session, workspace: Workspace, write_csv: WriteCsv
+) -> None:
+    load_accounts(
+        session, workspace.id, write_csv("a.csv", "name,domains,created_at\nAcme,acme.com,2020-01-01")
+    )
+    counts = load_accounts(
+        session, workspace.id, write_csv("b.csv", "name,domains,created_at\nAcme,acme.com;acme.io,2019-07-01")
+    )
+    assert (counts.created, counts.updated) == (0, 1)
+    july = datetime(2019, 7, 1, tzinfo=UTC)
+    assert domains_by_account(session, workspace.id) == {"Acme": {"acme.com": july, "acme.io": july}}
+    assert session.scalar(select(Account.created_at).where(Account.workspace_id == workspace.id)) == july

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy import Table, delete, select
 from sqlalchemy.orm import Session
 
-from mailtrail.crm.bulk import chunked, insert_rows
-from mailtrail.models import Account, AccountDomain, UTCDateTime
+from mailtrail.crm.bulk import chunked, insert_rows, update_rows
+from mailtrail.models import Account, AccountDomain
 
 ACCOUNTS = cast(Table, Account.__table__)
 ACCOUNT_DOMAINS = cast(Table, AccountDomain.__table__)
@@ -61,13 +61,8 @@ class AccountRepository:
     def set_created_at(self, changes: Sequence[tuple[int, datetime]]) -> None:
         if not changes:
             return
-        table = ACCOUNTS
-        statement = (
-            update(table)
-            .where(table.c.workspace_id == self.workspace_id, table.c.id == bindparam("account_id"))
-            .values(created_at=bindparam("new_created_at", type_=UTCDateTime()))
-        )
-        self.session.execute(statement, [{"account_id": i, "new_created_at": c} for i, c in changes])
+        rows = [{"id": i, "created_at": created_at} for i, created_at in changes]
+        update_rows(self.session, ACCOUNTS, self.workspace_id, rows)
 
     def remove_domains(self, domain_ids: Sequence[int]) -> None:
         for chunk in chunked(domain_ids):
@@ -88,10 +83,5 @@ class AccountRepository:
     def set_domain_added_at(self, changes: Sequence[tuple[int, datetime]]) -> None:
         if not changes:
             return
-        table = ACCOUNT_DOMAINS
-        statement = (
-            update(table)
-            .where(table.c.workspace_id == self.workspace_id, table.c.id == bindparam("domain_id"))
-            .values(added_at=bindparam("new_added_at", type_=UTCDateTime()))
-        )
-        self.session.execute(statement, [{"domain_id": i, "new_added_at": t} for i, t in changes])
+        rows = [{"id": i, "added_at": added_at} for i, added_at in changes]
+        update_rows(self.session, ACCOUNT_DOMAINS, self.workspace_id, rows)

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, delete, func, select, text, update
+from sqlalchemy import Table, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
-from mailtrail.crm.bulk import chunked, insert_rows
-from mailtrail.models import Id, Person, PersonAccount, PersonEmail, UTCDateTime, Workspace
+from mailtrail.crm.bulk import chunked, insert_rows, update_rows
+from mailtrail.models import Person, PersonAccount, PersonEmail, Workspace
 
 # Core tables for bulk statements: the ORM bulk path costs several times more per row.
 PEOPLE = cast(Table, Person.__table__)
@@ -114,26 +114,11 @@ class PeopleRepository:
         """Overwrite these people's fields, addresses and accounts."""
         if not people:
             return
-        table = PEOPLE
-        statement = (
-            update(table)
-            .where(table.c.workspace_id == self.workspace_id, table.c.id == bindparam("person_id"))
-            .values(
-                name=bindparam("new_name"),
-                created_at=bindparam("new_created_at", type_=UTCDateTime()),
-                default_account_id=bindparam("new_default", type_=Id),
-            )
-        )
-        params = [
-            {
-                "person_id": i,
-                "new_name": p.name,
-                "new_created_at": p.created_at,
-                "new_default": p.default_account_id,
-            }
+        rows = [
+            {"id": i, "name": p.name, "created_at": p.created_at, "default_account_id": p.default_account_id}
             for i, p in people
         ]
-        self.session.execute(statement, params)
+        update_rows(self.session, PEOPLE, self.workspace_id, rows)
         ids = [i for i, _ in people]
         for chunk in chunked(ids):
             self.session.execute(
