@@ -145,6 +145,10 @@ def test_paging_with_top_and_next_link(graph: GraphServer) -> None:
             url = page.get("@odata.nextLink")
 
     assert sorted(subjects) == [f"Message {n}" for n in range(5)]
+    with graph.client(graph.app_token()) as client:
+        preferred = client.get(f"/v1.0/users/{ADA}/messages", headers={"Prefer": "odata.maxpagesize=4"})
+    assert len(preferred.json()["value"]) == 4
+    assert preferred.headers["Preference-Applied"] == "odata.maxpagesize=4"
 
 
 def test_unknown_user_and_malformed_ids(graph: GraphServer) -> None:

@@ -188,7 +188,8 @@ def mail_router(graph: GraphSandbox) -> APIRouter:
                 400, "ErrorInvalidUrlQuery", "The sandbox supports $filter and $search only on delta."
             )
         msgs = [m for m in box.messages() if folder is None or m.folder_id == folder.id]
-        top = _int_param(request, "$top", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        page_size, applied = _preferred_page_size(request)
+        top = _int_param(request, "$top", page_size, MAX_PAGE_SIZE)
         skip = _int_param(request, "$skip", 0, 10**9)
         items = [render(request, box, m, select) for m in msgs[skip : skip + top]]
         body: dict[str, object] = {"@odata.context": context(request, "users/messages"), "value": items}
@@ -196,7 +197,7 @@ def mail_router(graph: GraphSandbox) -> APIRouter:
             query = dict(request.query_params)
             query["$skip"] = str(skip + top)
             body["@odata.nextLink"] = link(str(request.url).split("?")[0], query)
-        return JSONResponse(body, headers=_applied(request))
+        return JSONResponse(body, headers=_applied(request, applied))
 
     @router.get("/messages")
     def list_messages(request: Request, a: Access) -> Response:
@@ -252,14 +253,7 @@ def mail_router(graph: GraphSandbox) -> APIRouter:
                 raise
         else:
             token = graph.delta.start(box, folder.id, _delta_options(request))
-        page_size = DEFAULT_PAGE_SIZE
-        applied: list[str] = []
-        if "odata.maxpagesize" in prefs:
-            try:
-                page_size = max(1, min(int(prefs["odata.maxpagesize"]), MAX_PAGE_SIZE))
-            except ValueError:
-                raise GraphError(400, "BadRequest", "Invalid odata.maxpagesize preference.") from None
-            applied.append(f"odata.maxpagesize={page_size}")
+        page_size, applied = _preferred_page_size(request)
         page = graph.delta.page(box, folder.id, token, page_size)
         if page.options.top is not None and "odata.maxpagesize" not in prefs:
             page = graph.delta.page(box, folder.id, token, page.options.top)
@@ -307,6 +301,18 @@ def mail_router(graph: GraphSandbox) -> APIRouter:
         return folder.id if folder else ROOT_FOLDER
 
     return router
+
+
+def _preferred_page_size(request: Request) -> tuple[int, list[str]]:
+    """The page size ``Prefer: odata.maxpagesize`` asks for (default 10), and the preference it applied."""
+    prefs = prefer(request)
+    if "odata.maxpagesize" not in prefs:
+        return DEFAULT_PAGE_SIZE, []
+    try:
+        size = max(1, min(int(prefs["odata.maxpagesize"]), MAX_PAGE_SIZE))
+    except ValueError:
+        raise GraphError(400, "BadRequest", "Invalid odata.maxpagesize preference.") from None
+    return size, [f"odata.maxpagesize={size}"]
 
 
 def _delta_options(request: Request) -> DeltaOptions:
