@@ -149,7 +149,8 @@ def main() -> None:
             f"-> {rate / orm_rate:.1f}x"
         )
         print(
-            f"people re-load: {args.people / reload_s:,.0f} rows/s unchanged, {args.people / update_s:,.0f} updated"
+            f"people re-load: {args.people / reload_s:,.0f} rows/s unchanged, "
+            f"{args.people / update_s:,.0f} rows/s updated"
         )
         print(
             f"snapshot: {snap_s:.2f} s; baseline ORM objects: {orm_snap_s:.2f} s "

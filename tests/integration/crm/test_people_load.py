@@ -187,3 +187,27 @@ def test_people_created_from_email_have_their_address_account_and_source(
     assert first.created_at == at
     assert second.accounts == []
     assert second.default_account_id is None
+
+
+def test_a_change_of_only_addresses_or_only_accounts_is_an_update(
+    session: Session, workspace: Workspace, accounts: dict[str, int], write_csv: WriteCsv
+) -> None:
+    header = "external_id,name,emails,accounts"
+    load_people(
+        session,
+        workspace.id,
+        write_csv("a.csv", f"{header}\np1,Jane,jane@acme.com,Acme\np2,Joe,joe@acme.com,Acme"),
+    )
+    counts = load_people(
+        session,
+        workspace.id,
+        write_csv("b.csv", f"{header}\np1,Jane,jane@globex.com,Acme\np2,Joe,joe@acme.com,Globex"),
+    )
+    assert (counts.created, counts.updated, counts.unchanged) == (0, 2, 0)
+    stored = people(session, workspace)
+    assert stored["p1"].emails == ["jane@globex.com"]
+    assert stored["p1"].accounts == [accounts["Acme"]]
+    assert stored["p2"].emails == ["joe@acme.com"]
+    assert stored["p2"].accounts == [accounts["Globex"]]
+    # The default account follows: the first account listed, since none is named.
+    assert stored["p2"].default_account_id == accounts["Globex"]

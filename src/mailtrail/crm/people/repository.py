@@ -110,28 +110,39 @@ class PeopleRepository:
         start = (self.session.scalar(select(func.max(Person.id))) or 0) + 1
         return list(range(start, start + count))
 
-    def replace(self, people: Sequence[tuple[int, PersonValues]]) -> None:
-        """Overwrite these people's fields, addresses and accounts."""
-        if not people:
-            return
+    def update_fields(self, people: Sequence[tuple[int, PersonValues]]) -> None:
+        """Overwrite these people's name, created_at and default account."""
         rows = [
             {"id": i, "name": p.name, "created_at": p.created_at, "default_account_id": p.default_account_id}
             for i, p in people
         ]
         update_rows(self.session, PEOPLE, self.workspace_id, rows)
-        ids = [i for i, _ in people]
-        for chunk in chunked(ids):
+
+    def replace_emails(self, people: Sequence[tuple[int, Sequence[str]]]) -> None:
+        """These people's addresses become the given ones."""
+        for chunk in chunked([i for i, _ in people]):
             self.session.execute(
                 delete(PersonEmail).where(
                     PersonEmail.workspace_id == self.workspace_id, PersonEmail.person_id.in_(chunk)
                 )
             )
+        ws = self.workspace_id
+        rows = [{"workspace_id": ws, "person_id": i, "email": e} for i, emails in people for e in emails]
+        insert_rows(self.session, PERSON_EMAILS, rows)
+
+    def replace_accounts(self, people: Sequence[tuple[int, Sequence[int]]]) -> None:
+        """These people's accounts become the given ones."""
+        for chunk in chunked([i for i, _ in people]):
             self.session.execute(
                 delete(PersonAccount).where(
                     PersonAccount.workspace_id == self.workspace_id, PersonAccount.person_id.in_(chunk)
                 )
             )
-        self._add_details(list(people))
+        ws = self.workspace_id
+        rows = [
+            {"workspace_id": ws, "person_id": i, "account_id": a} for i, accounts in people for a in accounts
+        ]
+        insert_rows(self.session, PERSON_ACCOUNTS, rows)
 
     def _add_details(self, people: Sequence[tuple[int, PersonValues]]) -> None:
         ws = self.workspace_id

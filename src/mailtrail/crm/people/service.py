@@ -166,6 +166,8 @@ def _apply(repository: PeopleRepository, rows: list[_PersonRow], existing: list[
 
     new: list[PersonValues] = []
     changed: list[tuple[int, PersonValues]] = []
+    new_emails: list[tuple[int, Sequence[str]]] = []
+    new_accounts: list[tuple[int, Sequence[int]]] = []
     unchanged = 0
     for row in rows:
         if row.external_id is not None:
@@ -176,14 +178,28 @@ def _apply(repository: PeopleRepository, rows: list[_PersonRow], existing: list[
             new.append(_values(row, row.created_at or now, "csv"))
             continue
         values = _values(row, row.created_at or stored.created_at, stored.source)
-        if _differs(stored, values):
+        fields_differ = (
+            stored.name != values.name
+            or stored.created_at != values.created_at
+            or stored.default_account_id != values.default_account_id
+        )
+        # Order does not matter for addresses and accounts; rows are rewritten only when the sets differ.
+        emails_differ = set(stored.emails) != set(values.emails)
+        accounts_differ = set(stored.accounts) != set(values.accounts)
+        if fields_differ:
             changed.append((stored.id, values))
-        else:
-            unchanged += 1
+        if emails_differ:
+            new_emails.append((stored.id, values.emails))
+        if accounts_differ:
+            new_accounts.append((stored.id, values.accounts))
+        unchanged += not (fields_differ or emails_differ or accounts_differ)
     repository.add(new)
-    repository.replace(changed)
+    repository.update_fields(changed)
+    repository.replace_emails(new_emails)
+    repository.replace_accounts(new_accounts)
     repository.session.flush()
-    return LoadCounts(created=len(new), updated=len(changed), unchanged=unchanged)
+    updated = len(rows) - len(new) - unchanged
+    return LoadCounts(created=len(new), updated=updated, unchanged=unchanged)
 
 
 def _values(row: _PersonRow, created_at: datetime, source: str) -> PersonValues:
@@ -195,14 +211,4 @@ def _values(row: _PersonRow, created_at: datetime, source: str) -> PersonValues:
         default_account_id=row.default_account_id,
         emails=row.emails,
         accounts=row.accounts,
-    )
-
-
-def _differs(stored: StoredPerson, values: PersonValues) -> bool:
-    return (
-        stored.name != values.name
-        or stored.created_at != values.created_at
-        or stored.default_account_id != values.default_account_id
-        or set(stored.emails) != set(values.emails)
-        or set(stored.accounts) != set(values.accounts)
     )
