@@ -131,3 +131,17 @@ def test_dropped_connection_malformed_body_and_slow_response(graph: GraphServer)
     assert slow.status_code == 200
     assert faults.injected["drop"] == 1
     assert faults.injected["delay"] == 1
+
+
+def test_faults_scripted_and_quota_read_over_http(graph: GraphServer) -> None:
+    with graph.client(graph.app_token()) as client:
+        added = client.post("/sandbox/faults", json={"path": "/messages$", "kind": "status", "status": 503})
+        failed = client.get(f"/v1.0/users/{ADA}/messages")
+        served = client.get(f"/v1.0/users/{ADA}/messages")
+        counters = client.get("/sandbox/quota").json()
+
+    assert added.status_code == 201
+    assert failed.status_code == 503
+    assert failed.json()["error"]["code"] == "serviceNotAvailable"
+    assert served.status_code == 200
+    assert counters["byKey"][f"{SANDBOX_CLIENT_ID}/{ADA}"]["requests"] == 2

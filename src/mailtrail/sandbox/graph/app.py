@@ -23,6 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from mailtrail.sandbox.control import control_router
 from mailtrail.sandbox.faults import Fault, FaultMiddleware, FaultPlan
 from mailtrail.sandbox.graph.access import sync_directory
 from mailtrail.sandbox.graph.batch import batch_router
@@ -158,6 +159,7 @@ def create_graph_app(
     app.include_router(identity_router(identity))
     app.include_router(batch_router(lambda: app))
     app.include_router(subscription_router(graph, hub))
+    app.include_router(control_router(faults, limiter))  # /sandbox/quota and /sandbox/faults (shared core)
     app.include_router(user_router(graph))
     app.include_router(mail_router(graph))
 
