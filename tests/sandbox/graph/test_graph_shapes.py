@@ -1,15 +1,14 @@
 """The emulator's Message, Recipient and MailFolder shapes against Microsoft's own TypeScript types.
 
-The types come from the npm package ``@microsoft/microsoft-graph-types``, fetched outside the repository by
-``python tests/sandbox/graph/graph_types.py``; without it this module is skipped (test_graph_mail.py always
-checks the documented field sets).
+The types come from the npm package ``@microsoft/microsoft-graph-types`` (a pinned version), fetched with
+``npm pack`` into a git-ignored cache the first time (see graph_types.py).
 """
 
 from __future__ import annotations
 
 import pytest
 from tests.sandbox.graph.conftest import ADA, GraphServer, make_raw
-from tests.sandbox.graph.graph_types import definitions_file, interfaces, properties
+from tests.sandbox.graph.graph_types import definitions_file, fetch, interfaces, properties
 
 from mailtrail.sandbox.graph.shapes import FOLDER_PROPERTIES, MESSAGE_PROPERTIES
 
@@ -24,7 +23,7 @@ NAVIGATION = {
 def types() -> dict[str, tuple[str | None, list[str]]]:
     path = definitions_file()
     if not path.is_file():
-        pytest.skip(f"run `python tests/sandbox/graph/graph_types.py` to fetch {path.name} first")
+        path = fetch()
     return interfaces(path.read_text(encoding="utf-8"))
 
 
