@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, String, select, type_coerce
 from sqlalchemy.orm import Session
 
 from mailtrail.crm.errors import CrmError
@@ -96,14 +98,46 @@ def _team_addresses(session: Session, ws: int, extra_internal: Iterable[str]) ->
 
 def _people_by_address(session: Session, ws: int) -> dict[str, list[PersonRef]]:
     refs: dict[int, PersonRef] = {}
-    people = select(Person.id, Person.external_id, Person.created_at, Person.default_account_id)
-    for pid, external_id, created_at, default_account_id in session.execute(
+    people = select(Person.id, Person.external_id, _created_at_column(session), Person.default_account_id)
+    times: dict[object, datetime] = {}
+    for pid, external_id, raw_time, default_account_id in session.execute(
         people.where(Person.workspace_id == ws)
     ):
+        # People loaded or created together share a time: convert each distinct value once.
+        created_at = times.get(raw_time)
+        if created_at is None:
+            created_at = times[raw_time] = _as_utc(raw_time)
         refs[pid] = PersonRef(pid, created_at, external_id or f"id:{pid}", default_account_id)
     by_address: dict[str, list[PersonRef]] = {}
     emails = select(PersonEmail.email, PersonEmail.person_id).where(PersonEmail.workspace_id == ws)
-    # Ordered by person so that every list is in id order, whatever order the rows were written in.
-    for email, pid in session.execute(emails.order_by(PersonEmail.person_id)):
-        by_address.setdefault(email, []).append(refs[pid])
+    shared: list[list[PersonRef]] = []
+    for email, pid in session.execute(emails):
+        found = by_address.get(email)
+        if found is None:
+            by_address[email] = [refs[pid]]
+        else:
+            found.append(refs[pid])
+            if len(found) == 2:
+                shared.append(found)
+    # Lists in id order whatever order the rows come in; only addresses of several people need sorting.
+    for found in shared:
+        found.sort(key=_person_id)
     return by_address
+
+
+def _created_at_column(session: Session) -> ColumnElement[Any]:
+    """``people.created_at`` as stored: SQLite keeps text, which is cheaper to convert once per value."""
+    if session.get_bind().dialect.name == "sqlite":
+        return type_coerce(Person.created_at, String)
+    return Person.created_at.expression
+
+
+def _as_utc(value: object) -> datetime:
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    assert isinstance(value, datetime)
+    return value.astimezone(UTC)
+
+
+def _person_id(ref: PersonRef) -> int:
+    return ref.id or 0
