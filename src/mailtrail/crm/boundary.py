@@ -22,6 +22,7 @@ from mailtrail.config import Settings
 from mailtrail.crm.errors import CrmError
 from mailtrail.crm.workspaces.service import find_workspace
 from mailtrail.db import make_engine, normalise_url, session_factory, transaction
+from mailtrail.migrate import upgrade
 from mailtrail.models import Workspace
 
 
@@ -89,6 +90,7 @@ def workspace_session(workspace: str | None) -> Iterator[tuple[Session, Workspac
     ``CliError`` and ``CrmError`` raised in the block become one message on stderr and exit code 1.
     """
     with cli_errors(), database_session() as session:
+        connect(session)
         try:
             chosen = find_workspace(session, workspace)
         except (OperationalError, ProgrammingError) as exc:
@@ -97,6 +99,26 @@ def workspace_session(workspace: str | None) -> Iterator[tuple[Session, Workspac
                 "run `mailtrail init --workspace NAME` first"
             ) from None
         yield session, chosen
+
+
+def connect(session: Session) -> None:
+    """Open the session's connection now, so that an unreachable database is named as such."""
+    try:
+        session.connection()
+    except OperationalError as exc:
+        raise CliError(
+            f"cannot connect to the database {shown_url(database_url())}: {_first_line(exc)}"
+        ) from None
+
+
+def migrate(engine: Engine) -> None:
+    """Create or upgrade the schema (a no-op when it is up to date); a failure is a ``CliError``."""
+    try:
+        upgrade(engine)
+    except OperationalError as exc:
+        raise CliError(
+            f"cannot migrate the database {shown_url(database_url())}: {_first_line(exc)}"
+        ) from None
 
 
 def _database_problem(exc: OperationalError) -> str:

@@ -18,6 +18,7 @@ from mailtrail.crm.boundary import (
     cli_errors,
     database_session,
     database_url,
+    migrate,
     open_engine,
     shown_url,
     workspace_session,
@@ -35,7 +36,6 @@ from mailtrail.crm.workspaces.service import (
     get_settings,
     set_setting,
 )
-from mailtrail.migrate import upgrade
 
 __all__ = ["CliError", "cli_errors", "register", "workspace_session"]
 
@@ -70,7 +70,7 @@ def init(
     with cli_errors():
         engine = open_engine(create=True)
         try:
-            upgrade(engine)
+            migrate(engine)
         finally:
             engine.dispose()
         with database_session() as session:

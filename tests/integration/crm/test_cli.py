@@ -159,3 +159,15 @@ def test_an_uninitialised_database_is_a_clear_error(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "is not initialised" in result.stderr
     assert "run `mailtrail init --workspace NAME` first" in result.stderr
+
+
+def test_an_unreachable_database_is_named_in_one_line() -> None:
+    # Nothing listens on this port: the connection is refused at once.
+    runner = CliRunner(env={"MAILTRAIL_DATABASE_URL": "postgresql://ann:secret@127.0.0.1:9/crm"})
+    for args in (["init", "--workspace", "w"], ["team", "list"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1
+        assert result.stderr.startswith("error: cannot ")
+        assert "postgresql+psycopg://ann:***@127.0.0.1:9/crm" in result.stderr
+        assert "secret" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
