@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,7 +103,8 @@ def _read_text(path: Path, name: str) -> str:
 def _check_header(
     record: list[str], line: int, required: tuple[str, ...], optional: tuple[str, ...], problems: CsvProblems
 ) -> list[str]:
-    header = [column.strip().lower() for column in record]
+    # "External ID" and "external-id" mean external_id: headers written by hand or by spreadsheets.
+    header = [re.sub(r"[\s-]+", "_", column.strip().lower()) for column in record]
     known = required + optional
     seen: set[str] = set()
     for column in header:

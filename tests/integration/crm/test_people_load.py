@@ -38,7 +38,7 @@ def test_load_creates_people_with_addresses_accounts_and_default(
 ) -> None:
     path = write_csv(
         "people.csv",
-        """external_id,name,emails,accounts,default_account,created_at
+        """External ID,Name,Emails,Accounts,Default-Account,created_at
         p1,Jane Doe,Jane@ACME.com; j.doe@acme.com,Acme;Globex,Globex,2020-02-01
         p2,Joe,joe@globex.com,Globex;Acme,,
         p3,No Address,,,,

@@ -31,18 +31,22 @@ class AccountRepository:
         self.workspace_id = workspace_id
 
     def ids_by_name(self) -> dict[str, int]:
+        """Every account's id by name."""
         query = select(Account.name, Account.id).where(Account.workspace_id == self.workspace_id)
         return dict(self.session.execute(query).all())
 
     def names_by_id(self) -> dict[int, str]:
+        """Every account's name by id."""
         query = select(Account.id, Account.name).where(Account.workspace_id == self.workspace_id)
         return dict(self.session.execute(query).all())
 
     def created_at_by_id(self) -> dict[int, datetime]:
+        """Every account's creation time by id."""
         query = select(Account.id, Account.created_at).where(Account.workspace_id == self.workspace_id)
         return dict(self.session.execute(query).all())
 
     def domains(self) -> list[StoredDomain]:
+        """Every account domain of the workspace."""
         query = select(
             AccountDomain.id, AccountDomain.account_id, AccountDomain.domain, AccountDomain.added_at
         )
@@ -59,12 +63,14 @@ class AccountRepository:
         return {name: i for name, i in self.ids_by_name().items() if name in names}
 
     def set_created_at(self, changes: Sequence[tuple[int, datetime]]) -> None:
+        """Set accounts' creation times (account id, time)."""
         if not changes:
             return
         rows = [{"id": i, "created_at": created_at} for i, created_at in changes]
         update_rows(self.session, ACCOUNTS, self.workspace_id, rows)
 
     def remove_domains(self, domain_ids: Sequence[int]) -> None:
+        """Delete account domains by id."""
         for chunk in chunked(domain_ids):
             self.session.execute(
                 delete(AccountDomain).where(
@@ -81,6 +87,7 @@ class AccountRepository:
         insert_rows(self.session, ACCOUNT_DOMAINS, params)
 
     def set_domain_added_at(self, changes: Sequence[tuple[int, datetime]]) -> None:
+        """Set the time domains were added (domain id, time)."""
         if not changes:
             return
         rows = [{"id": i, "added_at": added_at} for i, added_at in changes]

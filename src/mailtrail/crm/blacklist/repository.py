@@ -24,6 +24,7 @@ class BlacklistRepository:
         return set(self.session.scalars(query))
 
     def add(self, entries: Sequence[str], added_by: str | None, added_at: datetime) -> None:
+        """Insert entries with who added them and when."""
         rows = [
             {"workspace_id": self.workspace_id, "entry": e, "added_by": added_by, "added_at": added_at}
             for e in entries
@@ -32,6 +33,7 @@ class BlacklistRepository:
             self.session.execute(insert(BlacklistEntry), rows)
 
     def remove(self, entries: Sequence[str]) -> None:
+        """Delete these entries."""
         self.session.execute(
             delete(BlacklistEntry).where(
                 BlacklistEntry.workspace_id == self.workspace_id, BlacklistEntry.entry.in_(list(entries))

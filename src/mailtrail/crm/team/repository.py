@@ -30,23 +30,27 @@ class TeamRepository:
         return dict(self.session.execute(query).all())
 
     def member_emails(self, member_ids: Iterable[int]) -> dict[int, str]:
+        """The own address of each of ``member_ids``."""
         query = select(TeamMember.id, TeamMember.email).where(
             TeamMember.workspace_id == self.workspace_id, TeamMember.id.in_(list(member_ids))
         )
         return dict(self.session.execute(query).all())
 
     def add_member(self, email: str, name: str | None) -> int:
+        """Insert a member; returns its id."""
         member = TeamMember(workspace_id=self.workspace_id, email=email, name=name)
         self.session.add(member)
         self.session.flush()
         return member.id
 
     def set_name(self, member_id: int, name: str) -> None:
+        """Change a member's name."""
         member = self.session.get(TeamMember, member_id)
         if member is not None and member.workspace_id == self.workspace_id:
             member.name = name
 
     def add_aliases(self, member_id: int, emails: Iterable[str]) -> None:
+        """Insert aliases of one member."""
         rows = [{"workspace_id": self.workspace_id, "member_id": member_id, "email": e} for e in emails]
         if rows:
             self.session.execute(insert(TeamAlias), rows)

@@ -17,21 +17,26 @@ class WorkspaceRepository:
         self.session = session
 
     def by_name(self, name: str) -> Workspace | None:
+        """The workspace called ``name``, if any."""
         return self.session.scalars(select(Workspace).where(Workspace.name == name)).one_or_none()
 
     def by_id(self, workspace_id: int) -> Workspace | None:
+        """The workspace with this id, if any."""
         return self.session.get(Workspace, workspace_id)
 
     def all(self) -> list[Workspace]:
+        """Every workspace, by name."""
         return list(self.session.scalars(select(Workspace).order_by(Workspace.name)))
 
     def add(self, name: str) -> Workspace:
+        """Insert a workspace (settings at their defaults)."""
         workspace = Workspace(name=name)
         self.session.add(workspace)
         self.session.flush()
         return workspace
 
     def company_domains(self, workspace_id: int) -> list[str]:
+        """The workspace's company domains, sorted."""
         query = (
             select(CompanyDomain.domain)
             .where(CompanyDomain.workspace_id == workspace_id)
@@ -40,6 +45,7 @@ class WorkspaceRepository:
         return list(self.session.scalars(query))
 
     def replace_company_domains(self, workspace_id: int, domains: Iterable[str]) -> None:
+        """The workspace's company domains become ``domains``."""
         self.session.execute(delete(CompanyDomain).where(CompanyDomain.workspace_id == workspace_id))
         rows = [{"workspace_id": workspace_id, "domain": domain} for domain in domains]
         if rows:
