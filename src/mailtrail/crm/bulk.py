@@ -36,6 +36,8 @@ def _copy_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]
     if unknown:
         raise KeyError(f"{table.name} has no column {', '.join(unknown)}")
     quoted = ", ".join(f'"{name}"' for name in columns)
+    # COPY goes around the session: write what the session still holds first (rows these may refer to).
+    session.flush()
     driver = session.connection().connection.driver_connection
     assert driver is not None
     with driver.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
