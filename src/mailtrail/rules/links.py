@@ -20,15 +20,15 @@ _INTERNAL = AddressClass.INTERNAL
 def plan_links(decision: Decision, snapshot: WorkspaceSnapshot) -> LinkPlan:
     """The people, people to create and accounts of an imported email (an empty plan for a skipped one).
 
-    People are read from ``snapshot`` now, not from the decision, so a person that an earlier email of the
-    same import created (recorded with ``add_person``) is linked rather than created twice.
+    Person participants link the people the decision found. For creatable ones, people are read from
+    ``snapshot`` now, so a person that an earlier email of the same import created (recorded with
+    ``add_person``) is linked rather than created twice.
     """
     participants = decision.participants
     sender = decision.sender
     direction: Direction = "outbound" if sender is not None and sender.cls is _INTERNAL else "inbound"
     if not decision.imported:
         return LinkPlan(direction)
-    t = decision.time
     if snapshot.settings.ignore_subaddress:
         people_by_address = snapshot.lookups().people
     else:
@@ -39,16 +39,22 @@ def plan_links(decision: Decision, snapshot: WorkspaceSnapshot) -> LinkPlan:
     create: dict[str, PersonToCreate] = {}
     for c in participants:
         cls = c.cls
-        if cls is _PERSON or cls is _CREATABLE:
+        if cls is _PERSON:
+            # The people who existed at the email's time, as the decision found them.
+            for ref in c.people:
+                if ref not in seen:
+                    seen.append(ref)
+                    linked.append((ref, c.lookup))
+        elif cls is _CREATABLE:
             lookup = c.lookup
+            # Everyone with the address now: all created after t, perhaps by an earlier email of this import.
             refs = people_by_address.get(lookup)
             if refs:
                 for ref in refs:
-                    # Person: only the people who existed at t. Creatable: everyone (all created after t).
-                    if (cls is _CREATABLE or ref.created_at <= t) and ref not in seen:
+                    if ref not in seen:
                         seen.append(ref)
                         linked.append((ref, lookup))
-            elif cls is _CREATABLE and c.account_id is not None:
+            elif c.account_id is not None:
                 planned = create.get(lookup)
                 # The first display name met wins; a later participant can still supply a missing one.
                 if planned is None or (planned.name is None and c.address.name):
