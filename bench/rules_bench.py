@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--emails", type=int, default=20_000)
     parser.add_argument("--naive-sample", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=3.0, help="minimum time per measurement")
+    parser.add_argument("--seconds", type=float, default=5.0, help="minimum time per measurement")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv or [])
     rng = random.Random(args.seed)
