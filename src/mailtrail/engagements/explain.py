@@ -50,7 +50,7 @@ class Explanation:
                     "role": c.role,
                     "address": c.address.address,
                     "class": c.cls.value,
-                    "why": c.why,
+                    "why": c.describe(self.account_names),
                 }
                 for c in self.decision.participants
             ],
