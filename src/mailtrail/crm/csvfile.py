@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from mailtrail.crm.errors import CrmError, CsvLoadError
+from mailtrail.crm.fields import parse_time
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,16 @@ class CsvProblems:
 
     def add_line(self, line: int, what: str) -> None:
         self._found.append((line, f"{self.path}:{line}: {what}"))
+
+    def optional_time(self, row: CsvRow, field: str) -> datetime | None:
+        """The row's ISO 8601 time in ``field``, None when empty; a bad one is recorded as a problem."""
+        if not row.values.get(field):
+            return None
+        try:
+            return parse_time(row.values[field])
+        except ValueError as exc:
+            self.add(row.line, field, str(exc))
+            return None
 
     def raise_if_any(self) -> None:
         """Raise one ``CsvLoadError`` with every problem, in line order."""

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from mailtrail.crm.accounts.repository import AccountRepository, StoredDomain
 from mailtrail.crm.csvfile import CsvProblems, CsvRow, LoadCounts, read_csv
-from mailtrail.crm.fields import clean_domain, parse_time, split_list
+from mailtrail.crm.fields import clean_domain, split_list
 from mailtrail.models import utcnow
 
 REQUIRED = ("name", "domains")
@@ -73,12 +73,7 @@ def _validate(records: list[CsvRow], problems: CsvProblems) -> list[_AccountRow]
                 continue
             if domain not in domains:
                 domains.append(domain)
-        created_at = None
-        if values.get("created_at"):
-            try:
-                created_at = parse_time(values["created_at"])
-            except ValueError as exc:
-                problems.add(line, "created_at", str(exc))
+        created_at = problems.optional_time(record, "created_at")
         if usable:
             rows.append(_AccountRow(line, name, tuple(domains), created_at))
     return rows

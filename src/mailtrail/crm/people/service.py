@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from mailtrail.crm.accounts.repository import AccountRepository
 from mailtrail.crm.csvfile import CsvProblems, CsvRow, LoadCounts, read_csv
-from mailtrail.crm.fields import clean_address, parse_time, split_list
+from mailtrail.crm.fields import clean_address, split_list
 from mailtrail.crm.people.repository import PeopleRepository, PersonValues, StoredPerson
 from mailtrail.models import utcnow
 
@@ -118,12 +118,7 @@ def _validate(records: list[CsvRow], accounts: dict[str, int], problems: CsvProb
         default_account_id = _default_account(
             line, values.get("default_account", ""), names, accounts, problems
         )
-        created_at = None
-        if values.get("created_at"):
-            try:
-                created_at = parse_time(values["created_at"])
-            except ValueError as exc:
-                problems.add(line, "created_at", str(exc))
+        created_at = problems.optional_time(record, "created_at")
         if problems.count == before:
             ids = tuple(accounts[n] for n in names)
             rows.append(
