@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from mailtrail.engagements.report import IMPORTED, MERGED, SKIPPED
+from mailtrail.engagements.report import IMPORTED, outcome
 from mailtrail.mail.parsed import ParsedEmail
 from mailtrail.rules.decide import decide
 from mailtrail.rules.links import plan_links
@@ -73,8 +73,6 @@ def explain(
 ) -> Explanation:
     """Decide exactly as the importer would, and keep what is needed to say why."""
     decision = decide(email, snapshot, now)
-    if not decision.imported:
-        return Explanation(email, decision, SKIPPED, decision.reason, None, account_names)
-    if already_imported:
-        return Explanation(email, decision, MERGED, Reason.DUPLICATE, None, account_names)
-    return Explanation(email, decision, IMPORTED, Reason.OK, plan_links(decision, snapshot), account_names)
+    result, reason = outcome(decision, already_imported)
+    plan = plan_links(decision, snapshot) if result == IMPORTED else None
+    return Explanation(email, decision, result, reason, plan, account_names)

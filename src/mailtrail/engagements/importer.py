@@ -7,7 +7,6 @@ re-running an import changes nothing: what was imported comes back ``merged``.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,29 +18,18 @@ from sqlalchemy.orm import Session
 from mailtrail.crm.accounts.service import account_names
 from mailtrail.crm.people.service import NewEmailPerson, create_people_from_email
 from mailtrail.crm.snapshot import load_snapshot
-from mailtrail.engagements.report import IMPORTED, MERGED, SKIPPED, ReportLine
+from mailtrail.engagements.report import IMPORTED, MERGED, ReportLine, outcome
 from mailtrail.engagements.repository import EngagementRepository
 from mailtrail.mail.html import html_to_text, sanitise_html, snippet
-from mailtrail.mail.parsed import ParsedEmail, ProviderFlags
+from mailtrail.mail.parsed import ParsedEmail
 from mailtrail.mail.rfc822 import extract_bodies, parse_message
 from mailtrail.models import EngagementAccount, EngagementPerson, EngagementSource, Participant, Workspace
 from mailtrail.providers.files.reader import RawEmail
 from mailtrail.rules.decide import decide
 from mailtrail.rules.links import plan_links
-from mailtrail.rules.types import Decision, LinkPlan, Reason, WorkspaceSnapshot
-
-log = logging.getLogger(__name__)
+from mailtrail.rules.types import Decision, LinkPlan, WorkspaceSnapshot
 
 SNIPPET_LENGTH = 200
-
-
-def parse_safely(raw: RawEmail) -> ParsedEmail:
-    """The parser never raises by contract; should a bug make it raise, the email still gets a decision."""
-    try:
-        return parse_message(raw.data)
-    except Exception:
-        log.exception("parser failed on an email; it is decided as not_email")
-        return parse_message(b"", flags=ProviderFlags(not_email=True))
 
 
 @dataclass(slots=True)
@@ -52,7 +40,6 @@ class _Pending:
     email: ParsedEmail
     decision: Decision
     plan: LinkPlan | None = None
-    engagement_id: int | None = None
     line: ReportLine = field(init=False)
 
 
@@ -87,7 +74,8 @@ class Importer:
 
     def import_batch(self, batch: list[RawEmail]) -> list[ReportLine]:
         """Decide every email of the batch and write the imported ones; flushes, never commits."""
-        parsed = [(raw, parse_safely(raw)) for raw in batch]
+        # The parser never raises: a malformed email still gets a decision (often not_email).
+        parsed = [(raw, parse_message(raw.data)) for raw in batch]
         in_database = self.repository.existing_keys(email.key for _, email in parsed)
         pending: list[_Pending] = []
         merged_ids: dict[int, str] = {}
@@ -95,20 +83,19 @@ class Importer:
         for raw, email in parsed:
             decision = decide(email, self.snapshot, self.now)
             item = _Pending(raw, email, decision)
-            if not decision.imported:
-                item.line = self._line(item, SKIPPED, decision.reason.value)
-            elif email.key in self._imported_keys or email.key in in_database:
-                item.line = self._line(item, MERGED, Reason.DUPLICATE.value)
-                # A copy of an email imported earlier in this batch already has this mailbox as its source.
-                existing = self._imported_keys.get(email.key) or in_database.get(email.key)
-                if existing is not None:
-                    merged_ids.setdefault(existing, raw.source_id)
-            else:
+            known = email.key in self._imported_keys or email.key in in_database
+            result, reason = outcome(decision, already_imported=known)
+            if result == IMPORTED:
                 item.plan = plan_links(decision, self.snapshot)
                 self._register_new_people(item.plan)
                 self._imported_keys[email.key] = None
                 pending.append(item)
-                item.line = self._line(item, IMPORTED, Reason.OK.value)
+            elif result == MERGED:
+                # A copy of an email imported earlier in this batch already has this mailbox as its source.
+                existing = self._imported_keys.get(email.key) or in_database.get(email.key)
+                if existing is not None:
+                    merged_ids.setdefault(existing, raw.source_id)
+            item.line = self._line(item, result, reason.value)
             lines.append(item.line)
         self._write(pending, merged_ids)
         return lines

@@ -8,9 +8,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
+from mailtrail.rules.types import Decision, Reason
+
 IMPORTED = "imported"
 MERGED = "merged"
 SKIPPED = "skipped"
+
+
+def outcome(decision: Decision, already_imported: bool) -> tuple[str, Reason]:
+    """The report's decision and reason: skipped by a rule, merged into an existing engagement, imported."""
+    if not decision.imported:
+        return SKIPPED, decision.reason
+    if already_imported:
+        return MERGED, Reason.DUPLICATE
+    return IMPORTED, Reason.OK
 
 
 @dataclass(slots=True)
