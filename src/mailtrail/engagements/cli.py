@@ -26,7 +26,7 @@ from mailtrail.engagements.report import ImportSummary, ReportWriter
 from mailtrail.engagements.repository import EngagementRepository
 from mailtrail.mail.addresses import normalise_address
 from mailtrail.mail.rfc822 import parse_message
-from mailtrail.providers.files.reader import SourceError, check_paths, count_files, read_emails
+from mailtrail.providers.files.reader import SourceError, check_paths, count_files, ignored_files, read_emails
 
 WorkspaceOption = Annotated[
     str | None, typer.Option("--workspace", "-w", help="Workspace name (needed only when there are several).")
@@ -95,6 +95,9 @@ def import_emails(
         if dry_run:
             session.rollback()
         print_summary(summary, time.perf_counter() - started, dry_run=dry_run, report=report)
+        if ignored := ignored_files(sources):
+            shown = ", ".join(str(p) for p in ignored[:3]) + (", ..." if len(ignored) > 3 else "")
+            Console().print(f"not read as mail (hidden or data files): {len(ignored)}: {shown}")
 
 
 def print_summary(summary: ImportSummary, seconds: float, *, dry_run: bool, report: Path | None) -> None:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from mailtrail.providers.files.reader import SourceError, check_paths, count_files, read_emails
+from mailtrail.providers.files.reader import SourceError, check_paths, count_files, ignored_files, read_emails
 
 ONE = b"From: a@acme.com\nTo: b@ourco.com\nSubject: one\n\nbody one\n"
 TWO = b"From: c@acme.com\nTo: d@ourco.com\nSubject: two\n\nFrom the start of a line\n"
@@ -47,3 +47,15 @@ def test_maildir_reads_cur_and_new_only(tmp_path: Path) -> None:
 def test_a_missing_path_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match=r"nothere\.mbox: no such file or directory"):
         check_paths([tmp_path / "nothere.mbox"])
+
+
+def test_data_files_beside_mail_are_not_read_but_are_listed(tmp_path: Path) -> None:
+    (tmp_path / "inbox").mkdir()
+    (tmp_path / "inbox" / "1").write_bytes(ONE)
+    (tmp_path / "labels.csv").write_text("filename,category\n1,work\n")
+    (tmp_path / "1.json").write_text("{}")
+    (tmp_path / ".git").mkdir()
+    assert [Path(e.path).name for e in read_emails([tmp_path])] == ["1"]
+    assert sorted(p.name for p in ignored_files([tmp_path])) == [".git", "1.json", "labels.csv"]
+    # A data file named on its own is still decided (as not_email if it has no header block).
+    assert len(list(read_emails([tmp_path / "labels.csv"]))) == 1

@@ -40,13 +40,32 @@ def is_maildir(path: Path) -> bool:
     return (path / "cur").is_dir() and (path / "new").is_dir()
 
 
-def _walk_files(root: Path) -> Iterator[Path]:
-    """Regular files under ``root`` in a stable order, skipping hidden files and folders (.DS_Store, .git)."""
+# Inside a folder, data files that sit beside mail (label lists, parser fixtures) are not emails.
+NOT_MAIL_SUFFIXES = frozenset({".csv", ".json"})
+
+
+def _is_mail_candidate(name: str) -> bool:
+    return not name.startswith(".") and Path(name).suffix.lower() not in NOT_MAIL_SUFFIXES
+
+
+def _walk_files(root: Path, *, wanted: bool = True) -> Iterator[Path]:
+    """Files under ``root`` in a stable order: the mail candidates, or (``wanted=False``) the others.
+
+    Hidden files and folders (.DS_Store, .git) and data files (.csv, .json) are not mail candidates.
+    """
     for dirpath, dirnames, filenames in os.walk(root):
+        hidden = [d for d in dirnames if d.startswith(".")]
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        if not wanted:
+            yield from (Path(dirpath, d) for d in sorted(hidden))
         for name in sorted(filenames, key=_natural_key):
-            if not name.startswith("."):
+            if _is_mail_candidate(name) == wanted:
                 yield Path(dirpath, name)
+
+
+def ignored_files(paths: Iterable[Path]) -> list[Path]:
+    """What the folders among ``paths`` hold that is not read as mail (hidden or data files and folders)."""
+    return [file for path in paths if path.is_dir() for file in _walk_files(path, wanted=False)]
 
 
 def _natural_key(name: str) -> tuple[int, int | str]:
