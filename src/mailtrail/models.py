@@ -208,6 +208,12 @@ class Engagement(Base):
 
 
 class Participant(Base):
+    """One address of an email with its role and class at the email's time.
+
+    A participant's people (several people may share one address) are the ``engagement_people`` rows of the
+    engagement with the same address; an internal one names its team member when it is one.
+    """
+
     __tablename__ = "participants"
     __table_args__ = (Index("ix_participants_workspace_address", "workspace_id", "address"),)
 

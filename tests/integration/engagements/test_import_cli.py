@@ -252,3 +252,39 @@ def test_a_corpus_mailbox_gets_one_decision_per_message(cli, workspace: Path, co
     lines = report.read_text().splitlines()
     assert len(lines) >= len(files)
     assert all(json.loads(line)["decision"] in {"imported", "merged", "skipped"} for line in lines)
+
+
+def test_workspaces_never_share_engagements_or_people(cli, workspace: Path, tmp_path: Path, session) -> None:
+    """The same email imported into two workspaces is an engagement in each; neither sees the other's rows."""
+    cli("init", "--workspace", "other", "--company-domain", "ourco.com")
+    cli("accounts", "load", str(tmp_path / "accounts.csv"), "--workspace", "other")
+    cli("import", str(workspace / "2-creates"), "--mailbox", MAILBOX, "--workspace", "acme-cs")
+    report = tmp_path / "other.jsonl"
+    cli(
+        "import",
+        str(workspace / "2-creates"),
+        "--mailbox",
+        MAILBOX,
+        "--workspace",
+        "other",
+        "--report",
+        str(report),
+    )
+    line = report_of(report)["2-creates"]
+    # Not merged into the first workspace's engagement, and its own person is created.
+    assert (line["decision"], line["created"]) == ("imported", ["new@acme.io"])
+    per_workspace = dict(
+        session.execute(
+            select(Workspace.name, func.count(Engagement.id))
+            .join(Engagement, Engagement.workspace_id == Workspace.id)
+            .group_by(Workspace.name)
+        ).all()
+    )
+    assert per_workspace == {"acme-cs": 1, "other": 1}
+    people = session.execute(
+        select(Workspace.name, func.count(Person.id))
+        .join(Person, Person.workspace_id == Workspace.id)
+        .where(Person.source == "email")
+        .group_by(Workspace.name)
+    ).all()
+    assert dict(people) == {"acme-cs": 1, "other": 1}
