@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import time
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -83,7 +84,7 @@ def import_emails(
         )  # fmt: skip
         task = progress.add_task("import", total=count_files(sources) if console.is_terminal else None)
         started = time.perf_counter()
-        with progress:
+        with progress, _source_errors():
             for lines in importer.run(read_emails(sources), Settings().import_batch_size):
                 if not dry_run:
                     session.commit()
@@ -98,6 +99,17 @@ def import_emails(
         if ignored := ignored_files(sources):
             shown = ", ".join(str(p) for p in ignored[:3]) + (", ..." if len(ignored) > 3 else "")
             Console().print(f"not read as mail (hidden or data files): {len(ignored)}: {shown}")
+
+
+@contextmanager
+def _source_errors() -> Iterator[None]:
+    """A file that cannot be read stops the import with its path; batches before it stay committed."""
+    try:
+        yield
+    except SourceError as exc:
+        raise CliError(
+            f"{exc}; the emails before it were imported, running the import again is safe"
+        ) from None
 
 
 def print_summary(summary: ImportSummary, seconds: float, *, dry_run: bool, report: Path | None) -> None:

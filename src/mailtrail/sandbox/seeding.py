@@ -1,24 +1,21 @@
 """Fill sandbox mailboxes from raw RFC 822: a file, an mbox, a Maildir, a directory tree or a tarball.
 
-Tarballs are read as a stream (``r|*``), one member at a time, so seeding from the 44,755-message corpus never
-holds more than one message besides what the mailbox stores.
+Files are read by the same reader as ``mailtrail import`` (``providers.files``): tarballs as a stream, one
+member at a time, so seeding from the 44,755-message corpus never holds more than one message besides what the
+mailbox stores.
 """
 
 from __future__ import annotations
 
-import os
-import tarfile
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
+from mailtrail.providers.files.reader import SourceError, read_emails
 from mailtrail.sandbox.message import parse_address_list, parse_headers
 from mailtrail.sandbox.store import Mailbox
 
-_TAR_SUFFIXES = (".tar", ".tar.xz", ".txz", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2")
-_SKIPPED_NAMES = {".DS_Store", "Thumbs.db"}
-_SKIPPED_SUFFIXES = (".csv", ".json", ".txt.gz", ".md")
-# Files over this size are not messages worth serving (the corpora hold none this big).
+# Messages over this size are not worth serving (the corpora hold none this big).
 MAX_MESSAGE_BYTES = 50 * 1024 * 1024
 
 NameFilter = Callable[[str], bool]
@@ -28,84 +25,24 @@ class SeedError(Exception):
     """A seed path that cannot be read; the message says which path and why."""
 
 
-def _wanted(name: str) -> bool:
-    base = name.rsplit("/", 1)[-1]
-    return (
-        bool(base)
-        and base not in _SKIPPED_NAMES
-        and not base.startswith(".")
-        and not base.endswith(_SKIPPED_SUFFIXES)
-    )
-
-
-def _iter_mbox(path: Path) -> Iterator[tuple[str, bytes]]:
-    """Messages of an mbox file, split on ``From `` lines, with ``>From `` quoting undone (mboxrd)."""
-    current: list[bytes] = []
-    index = 0
-    with path.open("rb") as handle:
-        for line in handle:
-            if line.startswith(b"From "):
-                if current:
-                    yield f"{path.name}#{index}", b"".join(current)
-                    index += 1
-                current = []
-                continue
-            if line.startswith(b">") and line.lstrip(b">").startswith(b"From "):
-                line = line[1:]
-            current.append(line)
-    if current and any(line.strip() for line in current):
-        yield f"{path.name}#{index}", b"".join(current)
-
-
-def _iter_tar(path: Path, select: NameFilter | None) -> Iterator[tuple[str, bytes]]:
-    try:
-        with tarfile.open(path, mode="r|*") as archive:
-            for member in archive:
-                if not member.isfile() or not _wanted(member.name) or member.size > MAX_MESSAGE_BYTES:
-                    continue
-                if select is not None and not select(member.name):
-                    continue
-                handle = archive.extractfile(member)
-                if handle is not None:
-                    yield member.name, handle.read()
-    except (tarfile.TarError, EOFError, OSError) as exc:
-        raise SeedError(f"cannot read the archive {path}: {exc}") from exc
-
-
-def _is_mbox(path: Path) -> bool:
-    with path.open("rb") as handle:
-        return handle.read(5) == b"From "
-
-
 def iter_raw_messages(path: Path, select: NameFilter | None = None) -> Iterator[tuple[str, bytes]]:
-    """``(name, raw bytes)`` of every message under ``path``, in a stable order; ``select`` filters names."""
+    """``(name, raw bytes)`` of every message under ``path``, read as ``mailtrail import`` reads files.
+
+    A name is relative to ``path`` (a member name inside an archive, ``FILE#N`` inside an mbox); ``select``
+    filters on it.
+    """
     if not path.exists():
         raise SeedError(f"seed path not found: {path}")
-    if path.is_dir():
-        for root, dirs, files in os.walk(path):
-            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "tmp")
-            for name in sorted(files):
-                file = Path(root) / name
-                relative = file.relative_to(path).as_posix()
-                if _wanted(name) and (select is None or select(relative)):
-                    yield from _iter_file(file, relative)
-        return
-    if path.name.endswith(_TAR_SUFFIXES):
-        yield from _iter_tar(path, select)
-        return
-    yield from _iter_file(path, path.name)
-
-
-def _iter_file(path: Path, name: str) -> Iterator[tuple[str, bytes]]:
+    prefix = f"{path}/"
     try:
-        if path.stat().st_size > MAX_MESSAGE_BYTES:
-            return
-        if _is_mbox(path):
-            yield from _iter_mbox(path)
-        else:
-            yield name, path.read_bytes()
-    except OSError as exc:
-        raise SeedError(f"cannot read {path}: {exc}") from exc
+        for raw in read_emails([path]):
+            name = raw.path.removeprefix(prefix) if raw.path.startswith(prefix) else Path(raw.path).name
+            if raw.index is not None:
+                name = f"{name}#{raw.index}"
+            if len(raw.data) <= MAX_MESSAGE_BYTES and (select is None or select(name)):
+                yield name, raw.data
+    except SourceError as exc:
+        raise SeedError(str(exc)) from None
 
 
 def seed_mailbox(

@@ -1,5 +1,6 @@
 """Reading raw emails from an mbox, a Maildir, a directory tree and single files."""
 
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,25 @@ def test_data_files_beside_mail_are_not_read_but_are_listed(tmp_path: Path) -> N
     assert sorted(p.name for p in ignored_files([tmp_path])) == [".git", "1.json", "labels.csv"]
     # A data file named on its own is still decided (as not_email if it has no header block).
     assert len(list(read_emails([tmp_path / "labels.csv"]))) == 1
+
+
+def test_a_tar_archive_is_streamed_member_by_member(tmp_path: Path) -> None:
+    tree = tmp_path / "tree" / "inbox"
+    tree.mkdir(parents=True)
+    (tree / "1").write_bytes(ONE)
+    (tree / "2").write_bytes(TWO)
+    (tree / "labels.csv").write_text("filename,category\n")
+    archive = tmp_path / "mail.tar.xz"
+    with tarfile.open(archive, "w:xz") as tar:
+        tar.add(tmp_path / "tree", arcname="maildir")
+    emails = list(read_emails([archive]))
+    assert sorted(e.path for e in emails) == [f"{archive}/maildir/inbox/1", f"{archive}/maildir/inbox/2"]
+    assert sorted(e.data for e in emails) == sorted([ONE, TWO])
+    assert count_files([archive]) is None
+
+
+def test_a_broken_archive_is_a_clear_error(tmp_path: Path) -> None:
+    archive = tmp_path / "broken.tar.gz"
+    archive.write_bytes(b"\x1f\x8b this is not gzip")
+    with pytest.raises(SourceError, match=r"broken\.tar\.gz: not a readable tar archive"):
+        list(read_emails([archive]))

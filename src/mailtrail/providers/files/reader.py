@@ -1,8 +1,9 @@
-"""Raw emails from files: an mbox, a Maildir, a directory tree of RFC 822 files, or one file."""
+"""Raw emails from files: an mbox, a Maildir, a tree of RFC 822 files, a tar archive, or one file."""
 
 from __future__ import annotations
 
 import os
+import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 MBOX_SEPARATOR = b"From "
 # A file is read whole; an mbox is streamed message by message.
 _READ_CHUNK = 1 << 20
+TAR_SUFFIXES = (".tar", ".tar.xz", ".txz", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +30,10 @@ class RawEmail:
 
 class SourceError(Exception):
     """A path given to the import does not exist or cannot be read."""
+
+
+def is_tar(path: Path) -> bool:
+    return path.name.lower().endswith(TAR_SUFFIXES)
 
 
 def is_mbox(path: Path) -> bool:
@@ -84,17 +90,12 @@ def check_paths(paths: Iterable[Path]) -> list[Path]:
 
 
 def count_files(paths: Iterable[Path]) -> int | None:
-    """How many items the paths hold, when that is cheap to know (None when an mbox is among them)."""
+    """How many items the paths hold, when that is cheap to know (None with an mbox or archive among them)."""
     total = 0
     for path in paths:
-        if path.is_dir():
-            for file in _walk_files(path):
-                if is_mbox(file):
-                    return None
-                total += 1
-        elif is_mbox(path):
-            return None
-        else:
+        for file in _walk_files(path) if path.is_dir() else [path]:
+            if is_tar(file) or is_mbox(file):
+                return None
             total += 1
     return total
 
@@ -112,10 +113,28 @@ def read_emails(paths: Iterable[Path]) -> Iterator[RawEmail]:
 
 
 def _read_file(path: Path) -> Iterator[RawEmail]:
-    if is_mbox(path):
-        yield from read_mbox(path)
-    else:
-        yield RawEmail(str(path), path.read_bytes())
+    try:
+        if is_tar(path):
+            yield from read_tar(path)
+        elif is_mbox(path):
+            yield from read_mbox(path)
+        else:
+            yield RawEmail(str(path), path.read_bytes())
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+
+
+def read_tar(path: Path) -> Iterator[RawEmail]:
+    """The mail files of a tar archive, streamed member by member (``path/member`` names each one)."""
+    try:
+        with tarfile.open(path, mode="r|*") as archive:
+            for member in archive:
+                if member.isfile() and _is_mail_candidate(member.name.rsplit("/", 1)[-1]):
+                    handle = archive.extractfile(member)
+                    if handle is not None:
+                        yield RawEmail(f"{path}/{member.name}", handle.read())
+    except (tarfile.TarError, EOFError) as exc:
+        raise SourceError(f"{path}: not a readable tar archive ({exc})") from None
 
 
 def read_mbox(path: Path) -> Iterator[RawEmail]:
