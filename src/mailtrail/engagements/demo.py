@@ -23,12 +23,12 @@ from mailtrail.engagements.importer import Importer
 from mailtrail.engagements.report import ImportSummary, ReportWriter
 from mailtrail.migrate import upgrade
 from mailtrail.providers.files.reader import read_emails
-from mailtrail.sandbox.generator import _COMPANIES, TrafficGenerator
+from mailtrail.sandbox.generator import COMPANIES, TrafficGenerator
 
 COMPANY_DOMAIN = "company.example"
 TEAM = ["ana.moreau@company.example", "ben.okafor@company.example", "chloe.silva@company.example"]
 # Accounts for all but the last two made-up companies, so that some customer mail has no account (unknown).
-ACCOUNT_COMPANIES = _COMPANIES[:-2]
+ACCOUNT_COMPANIES = COMPANIES[:-2]
 
 
 def demo(

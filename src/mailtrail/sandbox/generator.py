@@ -22,7 +22,8 @@ Kind = Literal["customer", "internal", "newsletter", "draft", "spam", "personal"
 
 _FIRST = ["Ana", "Ben", "Chloé", "Dmitri", "Emma", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kavya", "Liam"]
 _LAST = ["Moreau", "Okafor", "Schmidt", "Tanaka", "Rossi", "Novak", "Silva", "Berg", "Kowalski", "Haddad"]
-_COMPANIES = ["Northwind", "Bluefin", "Quarry", "Lumen", "Tidewater", "Copperleaf", "Halcyon", "Redwood"]
+# The made-up customer companies; each mails from "<name>.example" (lower-case).
+COMPANIES = ["Northwind", "Bluefin", "Quarry", "Lumen", "Tidewater", "Copperleaf", "Halcyon", "Redwood"]
 _TOPICS = [
     (
         "Renewal of our subscription",
@@ -117,7 +118,7 @@ class TrafficGenerator:
     def generate(self, start: datetime, count: int) -> Iterator[GeneratedMail]:
         """About ``count`` messages sent from ``start`` on, oldest first, mixed by kind."""
         team = [Person(a.split("@", 1)[0].replace(".", " ").title(), a) for a in self.team]
-        domains = [f"{c.lower()}.example" for c in self._rng.sample(_COMPANIES, self.customer_domains)]
+        domains = [f"{c.lower()}.example" for c in self._rng.sample(COMPANIES, self.customer_domains)]
         at, produced = start, 0
         customer: list[Kind] = ["customer"] * 6  # most traffic is customer conversations
         kinds: list[Kind] = [*customer, "internal", "newsletter", "spam", "personal", "draft"]
@@ -156,7 +157,7 @@ class TrafficGenerator:
             yield GeneratedMail(msg.as_bytes(policy=SMTP), at, "internal")
         elif kind == "newsletter":
             sender = Person(
-                f"{rng.choice(_COMPANIES)} News", f"news@{rng.choice(_COMPANIES).lower()}-mail.example"
+                f"{rng.choice(COMPANIES)} News", f"news@{rng.choice(COMPANIES).lower()}-mail.example"
             )
             unsubscribe = f"<mailto:unsubscribe@{sender.address.split('@')[1]}>"
             extra = {"List-Unsubscribe": unsubscribe, "Precedence": "bulk"}
