@@ -90,15 +90,19 @@ def workspace_session(workspace: str | None) -> Iterator[tuple[Session, Workspac
     ``CliError`` and ``CrmError`` raised in the block become one message on stderr and exit code 1.
     """
     with cli_errors(), database_session() as session:
-        connect(session)
-        try:
-            chosen = find_workspace(session, workspace)
-        except (OperationalError, ProgrammingError) as exc:
-            raise CliError(
-                f"the database {shown_url(database_url())} is not initialised ({_first_line(exc)}): "
-                "run `mailtrail init --workspace NAME` first"
-            ) from None
-        yield session, chosen
+        yield session, chosen_workspace(session, workspace)
+
+
+def chosen_workspace(session: Session, workspace: str | None) -> Workspace:
+    """The workspace a command works on; an unreachable or uninitialised database is a ``CliError``."""
+    connect(session)
+    try:
+        return find_workspace(session, workspace)
+    except (OperationalError, ProgrammingError) as exc:
+        raise CliError(
+            f"the database {shown_url(database_url())} is not initialised ({_first_line(exc)}): "
+            "run `mailtrail init --workspace NAME` first"
+        ) from None
 
 
 def connect(session: Session) -> None:

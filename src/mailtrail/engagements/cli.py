@@ -17,9 +17,8 @@ from rich.table import Table
 
 from mailtrail.config import Settings
 from mailtrail.crm.accounts.service import account_names
-from mailtrail.crm.boundary import CliError, cli_errors, database_session, open_engine
+from mailtrail.crm.boundary import CliError, chosen_workspace, cli_errors, database_session, open_engine
 from mailtrail.crm.snapshot import load_snapshot
-from mailtrail.crm.workspaces.service import find_workspace
 from mailtrail.db import session_factory
 from mailtrail.engagements.explain import REASON_TEXT, Explanation, explain
 from mailtrail.engagements.importer import Importer
@@ -74,7 +73,9 @@ def import_emails(
         engine = open_engine()
         stack.callback(engine.dispose)
         session = stack.enter_context(session_factory(engine)())
-        chosen = find_workspace(session, workspace)
+        chosen = chosen_workspace(session, workspace)
+        if report and not report.parent.is_dir():
+            raise CliError(f"--report {report}: the directory {report.parent} does not exist")
         writer = ReportWriter(stack.enter_context(report.open("w", encoding="utf-8"))) if report else None
         importer = Importer(session, chosen, address, now=datetime.now(UTC))
         summary = ImportSummary()
@@ -155,7 +156,7 @@ def explain_email(
         received_at = (at if at.tzinfo else at.replace(tzinfo=UTC)) if at else None
         now = datetime.now(UTC)
         with database_session() as session:
-            ws = find_workspace(session, workspace)
+            ws = chosen_workspace(session, workspace)
             snapshot = load_snapshot(session, ws.id, extra_internal=extra)
             names = account_names(session, ws.id)
             repository = EngagementRepository(session, ws.id)

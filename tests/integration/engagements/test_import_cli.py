@@ -238,6 +238,11 @@ def test_bad_paths_and_mailboxes_are_clear_errors(cli, workspace: Path, tmp_path
     missing = cli("import", str(tmp_path / "nope"), "--mailbox", MAILBOX, ok=False)
     assert missing.exit_code == 1
     assert "nope: no such file or directory" in missing.output
+    nowhere = cli(
+        "import", str(workspace), "--mailbox", MAILBOX, "--report", str(tmp_path / "no" / "r"), ok=False
+    )
+    assert nowhere.exit_code == 1
+    assert "the directory" in nowhere.output
     bad = cli("import", str(workspace), "--mailbox", "not-an-address", ok=False)
     assert bad.exit_code == 1
     assert "--mailbox 'not-an-address' is not an email address" in bad.output
