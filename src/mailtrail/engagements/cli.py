@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -96,10 +96,8 @@ def import_emails(
                 progress.advance(task, len(lines))
         if dry_run:
             session.rollback()
-        print_summary(summary, time.perf_counter() - started, dry_run=dry_run, report=report)
-        if ignored := ignored_files(sources):
-            shown = ", ".join(str(p) for p in ignored[:3]) + (", ..." if len(ignored) > 3 else "")
-            Console().print(f"not read as mail (hidden or data files): {len(ignored)}: {shown}")
+        seconds = time.perf_counter() - started
+        print_summary(summary, seconds, dry_run=dry_run, report=report, ignored=ignored_files(sources))
 
 
 @contextmanager
@@ -113,9 +111,16 @@ def _source_errors() -> Iterator[None]:
         ) from None
 
 
-def print_summary(summary: ImportSummary, seconds: float, *, dry_run: bool, report: Path | None) -> None:
+def print_summary(
+    summary: ImportSummary,
+    seconds: float,
+    *,
+    dry_run: bool,
+    report: Path | None,
+    ignored: Sequence[Path] = (),
+) -> None:
     """The counts per decision and reason, on the terminal."""
-    console = Console()
+    console = Console(highlight=False)
     title = "Dry run: nothing was written" if dry_run else "Import"
     table = Table(title=f"{title} ({summary.total} emails in {seconds:.1f} s)")
     table.add_column("decision")
@@ -128,6 +133,9 @@ def print_summary(summary: ImportSummary, seconds: float, *, dry_run: bool, repo
     console.print(f"people {verb}: {summary.people_created}")
     if summary.dropped:
         console.print(f"addresses dropped (no @, empty local part or domain): {summary.dropped}")
+    if ignored:
+        shown = ", ".join(str(p) for p in ignored[:3]) + (", ..." if len(ignored) > 3 else "")
+        console.print(f"not read as mail (hidden or data files): {len(ignored)}: {shown}")
     if report:
         console.print(f"report: {report}")
 
