@@ -116,10 +116,16 @@ def _read_file(path: Path) -> Iterator[RawEmail]:
     try:
         if is_tar(path):
             yield from read_tar(path)
-        elif is_mbox(path):
+            return
+        # One open per file: its first bytes tell an mbox (then streamed) from one message (read whole).
+        with path.open("rb") as handle:
+            data = handle.read(len(MBOX_SEPARATOR))
+            if data != MBOX_SEPARATOR:
+                data += handle.read()
+        if data.startswith(MBOX_SEPARATOR):
             yield from read_mbox(path)
         else:
-            yield RawEmail(str(path), path.read_bytes())
+            yield RawEmail(str(path), data)
     except OSError as exc:
         raise SourceError(f"{path}: cannot be read ({exc.strerror or exc})") from None
 
