@@ -63,17 +63,16 @@ class GraphServer:
         trust = ssl.create_default_context(cafile=str(self.cert.cert_file))
         return httpx.Client(base_url=self.base, verify=trust, headers=headers, timeout=15)
 
+    def request_token(self, client: httpx.Client, **fields: str) -> httpx.Response:
+        """POST to the token endpoint as the sandbox app (``fields`` add to or override its credentials)."""
+        data = {"client_id": SANDBOX_CLIENT_ID, "client_secret": SANDBOX_CLIENT_SECRET, **fields}
+        return client.post(f"/{self.sandbox.tenant_id}/oauth2/v2.0/token", data=data)
+
     def app_token(self) -> str:
         """An app-only token from the token endpoint (client credentials)."""
         with self.client() as client:
-            response = client.post(
-                f"/{self.sandbox.tenant_id}/oauth2/v2.0/token",
-                data={
-                    "grant_type": "client_credentials",
-                    "client_id": SANDBOX_CLIENT_ID,
-                    "client_secret": SANDBOX_CLIENT_SECRET,
-                    "scope": "https://graph.microsoft.com/.default",
-                },
+            response = self.request_token(
+                client, grant_type="client_credentials", scope="https://graph.microsoft.com/.default"
             )
         response.raise_for_status()
         return str(response.json()["access_token"])

@@ -62,14 +62,8 @@ def test_wrong_secret_is_refused_with_the_aadsts_code(graph: GraphServer) -> Non
 
 def test_client_credentials_need_the_default_scope(graph: GraphServer) -> None:
     with graph.client() as client:
-        response = client.post(
-            f"/{graph.sandbox.tenant_id}/oauth2/v2.0/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": SANDBOX_CLIENT_ID,
-                "client_secret": SANDBOX_CLIENT_SECRET,
-                "scope": "https://graph.microsoft.com/Mail.Read",
-            },
+        response = graph.request_token(
+            client, grant_type="client_credentials", scope="https://graph.microsoft.com/Mail.Read"
         )
     assert response.status_code == 400
     body = response.json()
@@ -182,16 +176,12 @@ def test_pkce_verifier_must_match(graph: GraphServer) -> None:
             urlsplit(flow["auth_uri"]).path, data={**form.fields, "user": BOB, "decision": "accept"}
         )
         code = dict(parse_qsl(urlsplit(consent.headers["location"]).query))["code"]
-        response = client.post(
-            f"/{graph.sandbox.tenant_id}/oauth2/v2.0/token",
-            data={
-                "grant_type": "authorization_code",
-                "client_id": SANDBOX_CLIENT_ID,
-                "client_secret": SANDBOX_CLIENT_SECRET,
-                "code": code,
-                "redirect_uri": "http://localhost",
-                "code_verifier": "a-verifier-that-was-never-hashed-into-the-challenge-000",
-            },
+        response = graph.request_token(
+            client,
+            grant_type="authorization_code",
+            code=code,
+            redirect_uri="http://localhost",
+            code_verifier="a-verifier-that-was-never-hashed-into-the-challenge-000",
         )
     assert response.status_code == 400
     assert response.json()["error_codes"] == [501481]

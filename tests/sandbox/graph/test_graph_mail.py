@@ -242,14 +242,12 @@ def test_users_are_listed_for_apps_with_directory_permission(graph: GraphServer)
         users = client.get("/v1.0/users").json()["value"]
         one = client.get(f"/v1.0/users/{ADA}", params={"$select": "displayName,mail"}).json()
     with graph.client() as client:
-        token = client.post(
-            f"/{graph.sandbox.tenant_id}/oauth2/v2.0/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": "mail-only-app",
-                "client_secret": "its-secret",
-                "scope": "https://graph.microsoft.com/.default",
-            },
+        token = graph.request_token(
+            client,
+            grant_type="client_credentials",
+            client_id="mail-only-app",
+            client_secret="its-secret",
+            scope="https://graph.microsoft.com/.default",
         ).json()["access_token"]
     with graph.client(token) as client:
         denied = client.get("/v1.0/users")

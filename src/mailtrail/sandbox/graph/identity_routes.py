@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from mailtrail.sandbox.graph.aadsts import aad
 from mailtrail.sandbox.graph.errors import AadError, aad_error_response
-from mailtrail.sandbox.graph.identity import IdentityPlatform
+from mailtrail.sandbox.graph.identity import AppRegistration, IdentityPlatform
 
 _AUTHORIZE_FIELDS = (
     "client_id",
@@ -39,6 +39,14 @@ def identity_router(platform: IdentityPlatform) -> APIRouter:
         if tenant.lower() != platform.tenant_id.lower():
             raise aad(90002, tenant=tenant)
 
+    def authorizing_app(tenant: str, params: dict[str, str]) -> AppRegistration | Response:
+        """The app asking for consent, or the error page shown instead of redirecting to an unknown URI."""
+        try:
+            check_tenant(tenant)
+            return platform.app_for_authorize(params.get("client_id", ""), params.get("redirect_uri", ""))
+        except AadError as error:
+            return _error_page(error)
+
     @router.get("/{tenant}/v2.0/.well-known/openid-configuration")
     def openid_configuration(tenant: str, request: Request) -> Response:
         try:
@@ -58,11 +66,9 @@ def identity_router(platform: IdentityPlatform) -> APIRouter:
     @router.get("/{tenant}/oauth2/v2.0/authorize")
     def consent_page(tenant: str, request: Request) -> Response:
         params = dict(request.query_params)
-        try:
-            check_tenant(tenant)
-            app = platform.app_for_authorize(params.get("client_id", ""), params.get("redirect_uri", ""))
-        except AadError as error:
-            return _error_page(error)
+        app = authorizing_app(tenant, params)
+        if isinstance(app, Response):
+            return app
         if params.get("response_type") != "code":
             return _redirect_error(
                 params, "unsupported_response_type", "AADSTS700054: response_type 'code' is required."
@@ -72,11 +78,9 @@ def identity_router(platform: IdentityPlatform) -> APIRouter:
     @router.post("/{tenant}/oauth2/v2.0/authorize")
     async def consent_answer(tenant: str, request: Request) -> Response:
         form = {k: str(v) for k, v in (await request.form()).items()}
-        try:
-            check_tenant(tenant)
-            app = platform.app_for_authorize(form.get("client_id", ""), form.get("redirect_uri", ""))
-        except AadError as error:
-            return _error_page(error)
+        app = authorizing_app(tenant, form)
+        if isinstance(app, Response):
+            return app
         if form.get("decision") != "accept":
             return _redirect_error(
                 form, "access_denied", "AADSTS65004: User declined to consent to access the app."
