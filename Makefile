@@ -3,9 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: install demo test test-sqlite test-postgres lint bench lock clean
+.PHONY: install demo test lint bench lock graph-types clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +25,7 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	$(BIN)/pytest -q
-	MAILTRAIL_TEST_DATABASE_URL=$(PG_URL) $(BIN)/pytest -q -m postgres
+	$(BIN)/pytest -q -m postgres --postgres
 
 bench: $(STAMP)
 	$(BIN)/python bench/import_corpus.py
@@ -34,6 +33,10 @@ bench: $(STAMP)
 lock: $(STAMP)
 	{ echo "# Pinned dependencies (runtime and development). Regenerate with: make lock"; \
 	  $(BIN)/pip freeze --exclude-editable | grep -v '^-e'; } > requirements.lock
+
+# Regenerates tests/sandbox/graph/graph-types.json from the pinned npm package (needs npm; not part of test).
+graph-types: $(STAMP)
+	$(BIN)/python tests/sandbox/graph/graph_types.py
 
 clean:
 	rm -rf $(VENV) mailtrail.db demo-output

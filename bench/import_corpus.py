@@ -27,7 +27,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "enron-inbox.tar.xz"
+CORPUS = Path(__file__).resolve().parents[1] / "tests" / "corpora" / "enron-inbox.tar.xz"
 COMPANY_DOMAIN = "enron.com"
 ACCOUNTS = 40
 PEOPLE = 400

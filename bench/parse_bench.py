@@ -27,7 +27,7 @@ from mailtrail.mail.addresses import clear_caches as address_caches_clear
 from mailtrail.mail.rfc822 import extract_bodies, parse_message
 
 NAIVE_PARSER = BytesParser(policy=default)
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "enron-inbox.tar.xz"
+CORPUS = Path(__file__).resolve().parents[1] / "tests" / "corpora" / "enron-inbox.tar.xz"
 
 
 def extract(corpus: Path, into: Path) -> list[Path]:

@@ -1,5 +1,8 @@
-"""Shared fixtures: a real database per test, SQLite by default or PostgreSQL when
-MAILTRAIL_TEST_DATABASE_URL is set (``make test`` runs the database tests on both)."""
+"""Shared fixtures: a real database per test, SQLite by default, PostgreSQL with ``--postgres`` (``make test``
+runs the database tests on both).
+
+``--postgres`` uses the server that MAILTRAIL_TEST_DATABASE_URL names, else starts a throwaway server from the
+machine's PostgreSQL binaries (see ``tests/pgserver.py``) and removes it at the end."""
 
 from __future__ import annotations
 
@@ -11,13 +14,31 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
+from tests.pgserver import PostgresUnavailable, find_bindir, start_throwaway
 
 from mailtrail.db import make_engine, session_factory
 from mailtrail.migrate import upgrade
 from mailtrail.models import Base
 
-CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
+CORPORA = Path(__file__).resolve().parent / "corpora"
 DB_FIXTURES = {"db_url", "engine", "session", "sessions"}
+URL_VARIABLE = "MAILTRAIL_TEST_DATABASE_URL"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--postgres",
+        action="store_true",
+        help=f"run the database tests on PostgreSQL: ${URL_VARIABLE}, else a throwaway server",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--postgres") and not os.environ.get(URL_VARIABLE):
+        try:
+            find_bindir()
+        except PostgresUnavailable as error:
+            raise pytest.UsageError(str(error)) from None
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -30,7 +51,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def corpora() -> Path:
     if not CORPORA.is_dir():
-        pytest.fail(f"the shared corpora are missing: expected them at {CORPORA}")
+        pytest.fail(f"the test corpora are missing: expected them at {CORPORA}")
     return CORPORA
 
 
@@ -44,15 +65,23 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def _postgres_url() -> str | None:
-    url = os.environ.get("MAILTRAIL_TEST_DATABASE_URL")
-    if url:
-        engine = make_engine(url)
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-        upgrade(engine)
-        engine.dispose()
-    return url
+def _postgres_url(pytestconfig: pytest.Config) -> Iterator[str | None]:
+    if not pytestconfig.getoption("--postgres"):
+        yield None
+        return
+    url = os.environ.get(URL_VARIABLE)
+    server = None
+    if not url:
+        server = start_throwaway()
+        url = server.url
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    upgrade(engine)
+    engine.dispose()
+    yield url
+    if server is not None:
+        server.stop()
 
 
 @pytest.fixture
