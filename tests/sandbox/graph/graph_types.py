@@ -1,39 +1,36 @@
-"""Read interface property names from ``@microsoft/microsoft-graph-types`` (``microsoft-graph.d.ts``).
+"""Property names of Microsoft Graph types, from the npm package ``@microsoft/microsoft-graph-types``.
 
-The package is not part of the repository: the first test that needs it fetches the pinned version with
-``npm pack`` (the npm registry is reachable wherever the suite runs) into a cache directory that git ignores
-(``$MAILTRAIL_GRAPH_TYPES_DIR``, default ``.cache/`` at the top of the repository).
+The suite reads ``graph-types.json`` beside this file: the interfaces the emulator serves, extracted once
+from a pinned version of the package and committed with that version, so no test needs npm. ``make
+graph-types`` runs this file as a script to regenerate it (it fetches the package with ``npm pack``).
 """
 
 from __future__ import annotations
 
-import os
+import json
 import re
 import subprocess
-import sys
 import tarfile
 import tempfile
 from pathlib import Path
 
+PACKAGE = "@microsoft/microsoft-graph-types@2.43.1"
+EXTRACTED = Path(__file__).with_name("graph-types.json")
+# The interfaces the emulator serves (their base interfaces are kept too).
+WANTED = (
+    "Message", "MailFolder", "Recipient", "EmailAddress", "ItemBody", "InternetMessageHeader", "User",
+    "Subscription", "ChangeNotification", "ChangeNotificationCollection", "FollowupFlag",
+)  # fmt: skip
+
 _INTERFACE = re.compile(r"^export interface (\w+)(?: extends (\w+))? \{$")
 _PROPERTY = re.compile(r"^\s+(\w+)\??:")
 
-
-PACKAGE = "@microsoft/microsoft-graph-types@2.43.1"
-
-
-def cache_dir() -> Path:
-    default = Path(__file__).resolve().parents[3] / ".cache" / PACKAGE.replace("/", "_")
-    return Path(os.environ.get("MAILTRAIL_GRAPH_TYPES_DIR", default))
+Interfaces = dict[str, tuple[str | None, list[str]]]
 
 
-def definitions_file() -> Path:
-    return cache_dir() / "package" / "microsoft-graph.d.ts"
-
-
-def interfaces(text: str) -> dict[str, tuple[str | None, list[str]]]:
-    """``{name: (base interface, own property names)}`` of every exported interface."""
-    found: dict[str, tuple[str | None, list[str]]] = {}
+def interfaces(text: str) -> Interfaces:
+    """``{name: (base interface, own property names)}`` of every exported interface in a ``.d.ts`` text."""
+    found: Interfaces = {}
     current: str | None = None
     for line in text.splitlines():
         if current is None:
@@ -51,7 +48,7 @@ def interfaces(text: str) -> dict[str, tuple[str | None, list[str]]]:
     return found
 
 
-def properties(table: dict[str, tuple[str | None, list[str]]], name: str) -> set[str]:
+def properties(table: Interfaces, name: str) -> set[str]:
     """Own and inherited property names of one interface."""
     names: set[str] = set()
     while name:
@@ -61,17 +58,38 @@ def properties(table: dict[str, tuple[str | None, list[str]]], name: str) -> set
     return names
 
 
-def fetch() -> Path:
-    """Download the package with npm into the cache directory; returns the .d.ts path."""
-    target = cache_dir()
-    target.mkdir(parents=True, exist_ok=True)
+def load() -> tuple[str, Interfaces]:
+    """The package version and the interfaces committed in ``graph-types.json``."""
+    data = json.loads(EXTRACTED.read_text(encoding="utf-8"))
+    table = {name: (entry["extends"], entry["properties"]) for name, entry in data["interfaces"].items()}
+    return data["package"], table
+
+
+def extract(text: str) -> dict[str, object]:
+    """The JSON document for the wanted interfaces and their bases."""
+    table = interfaces(text)
+    kept: dict[str, dict[str, object]] = {}
+    for name in WANTED:
+        while name and name not in kept:
+            base, own = table[name]
+            kept[name] = {"extends": base, "properties": own}
+            name = base or ""
+    return {"package": PACKAGE, "interfaces": dict(sorted(kept.items()))}
+
+
+def regenerate() -> Path:
+    """Fetch the pinned package with npm and rewrite ``graph-types.json``."""
     with tempfile.TemporaryDirectory() as work:
         subprocess.run(["npm", "pack", "--silent", PACKAGE], cwd=work, check=True, capture_output=True)
         tarball = next(Path(work).glob("*.tgz"))
         with tarfile.open(tarball) as archive:
-            archive.extractall(target, filter="data")
-    return definitions_file()
+            member = archive.extractfile("package/microsoft-graph.d.ts")
+            if member is None:
+                raise SystemExit(f"{tarball.name} has no microsoft-graph.d.ts")
+            text = member.read().decode("utf-8")
+    EXTRACTED.write_text(json.dumps(extract(text), indent=1) + "\n", encoding="utf-8")
+    return EXTRACTED
 
 
 if __name__ == "__main__":
-    print(fetch() if len(sys.argv) == 1 else definitions_file())
+    print(f"wrote {regenerate()} from {PACKAGE}")

@@ -1,14 +1,14 @@
 """The emulator's Message, Recipient and MailFolder shapes against Microsoft's own TypeScript types.
 
-The types come from the npm package ``@microsoft/microsoft-graph-types`` (a pinned version), fetched with
-``npm pack`` into a git-ignored cache the first time (see graph_types.py).
+The types are the interfaces of the npm package ``@microsoft/microsoft-graph-types`` (a pinned version),
+extracted into ``graph-types.json`` by ``make graph-types`` (see graph_types.py).
 """
 
 from __future__ import annotations
 
 import pytest
 from tests.sandbox.graph.conftest import ADA, GraphServer, make_raw
-from tests.sandbox.graph.graph_types import definitions_file, fetch, interfaces, properties
+from tests.sandbox.graph.graph_types import PACKAGE, Interfaces, load, properties
 
 from mailtrail.sandbox.graph.shapes import FOLDER_PROPERTIES, MESSAGE_PROPERTIES
 
@@ -20,23 +20,20 @@ NAVIGATION = {
 
 
 @pytest.fixture(scope="module")
-def types() -> dict[str, tuple[str | None, list[str]]]:
-    path = definitions_file()
-    if not path.is_file():
-        path = fetch()
-    return interfaces(path.read_text(encoding="utf-8"))
+def types() -> Interfaces:
+    version, table = load()
+    assert version == PACKAGE, "graph-types.json is out of date: run make graph-types"
+    return table
 
 
 def test_message_and_folder_properties_match_the_types(
-    types: dict[str, tuple[str | None, list[str]]],
+    types: Interfaces,
 ) -> None:
     assert set(MESSAGE_PROPERTIES) == properties(types, "Message") - NAVIGATION
     assert set(FOLDER_PROPERTIES) == properties(types, "MailFolder") - NAVIGATION
 
 
-def test_served_json_uses_only_typed_names(
-    graph: GraphServer, types: dict[str, tuple[str | None, list[str]]]
-) -> None:
+def test_served_json_uses_only_typed_names(graph: GraphServer, types: Interfaces) -> None:
     graph.tenant.deliver(make_raw("Typed"), [ADA])
     with graph.client(graph.app_token()) as client:
         msg = client.get(
