@@ -1,4 +1,9 @@
-"""Date header values to aware UTC datetimes, leniently and without raising."""
+"""Date header values to aware UTC datetimes, leniently and without raising.
+
+A year below 100 is read as RFC 5322 (section 4.3) reads an obsolete two-digit year, however many digits it
+is written with: 00-49 are 2000-2049 and 50-99 are 1950-1999 (``Date: ... 0001`` is 2001, as mail clients
+read it).
+"""
 
 from __future__ import annotations
 
@@ -23,6 +28,20 @@ _COMMENT = re.compile(r"\([^()]*\)")
 _TIME_BLANKS = re.compile(r"\s*:\s*")
 
 
+# Python's parsedate_tz turns two-digit years of 69-99 into 19xx and 0-68 into 20xx: it and RFC 5322 differ
+# only for 50-68, which the lenient path moves back a century.
+_STDLIB_ONLY_CENTURY = range(2050, 2069)
+
+
+def full_year(year: int) -> int:
+    """A Date header year as a full year: below 100 by RFC 5322's reading of a two-digit year."""
+    if year < 50:
+        return 2000 + year
+    if year < 100:
+        return 1900 + year
+    return year
+
+
 def parse_date(value: str, defects: list[str] | None = None) -> datetime | None:
     """A Date header value as an aware UTC datetime; None (noted in ``defects``) when it does not parse.
 
@@ -41,8 +60,9 @@ def parse_date(value: str, defects: list[str] | None = None) -> datetime | None:
                 offset = 0
             try:
                 moment = datetime(
-                    int(year), month, int(day), int(hour), int(minute), min(int(second or 0), 59), tzinfo=UTC
-                )
+                    full_year(int(year)), month, int(day), int(hour), int(minute), min(int(second or 0), 59),
+                    tzinfo=UTC,
+                )  # fmt: skip
                 return moment - timedelta(minutes=offset if sign == "+" else -offset)
             except (ValueError, OverflowError):
                 pass  # impossible day or time; the lenient parser decides
@@ -65,6 +85,10 @@ def _parse_lenient(value: str, notes: list[str]) -> datetime | None:
         notes.append("unparsable Date")
         return None
     year, month, day, hour, minute, second = parts[:6]
+    if year in _STDLIB_ONLY_CENTURY and str(year) not in text:
+        year -= 100  # written with two digits: RFC 5322 reads 50-68 as 1950-1968
+    else:
+        year = full_year(year)
     offset = parts[9]
     if offset is None:
         if "-0000" not in text:

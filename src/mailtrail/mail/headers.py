@@ -11,10 +11,13 @@ from functools import lru_cache
 
 # Fields that parse_message reads; every other field is skipped without being unfolded.
 WANTED_FIELDS = frozenset(
-    {"from", "sender", "to", "cc", "bcc", "subject", "date", "message-id", "references", "in-reply-to"}
-)
+    {"from", "sender", "to", "cc", "bcc", "subject", "date", "message-id", "references", "in-reply-to",
+     "received"}
+)  # fmt: skip
 # Fields that may repeat and whose occurrences are all read (a second "To:" still names recipients).
 LIST_FIELDS = frozenset({"to", "cc", "bcc", "references"})
+# Fields that repeat by design and of which only the first (topmost, the newest hop) is read.
+FIRST_ONLY_FIELDS = frozenset({"received"})
 
 # A field name is printable ASCII without ":" (RFC 5322 2.2); obsolete syntax allows blanks before the colon.
 _FIELD = re.compile(r"([!-9;-~]+)[ \t]*:")
@@ -129,5 +132,5 @@ def _store(fields: dict[str, str], name: str, value: str, defects: list[str]) ->
         if value:
             joiner = " " if name == "references" else ", "
             fields[name] = f"{previous}{joiner}{value}" if previous else value
-    else:
+    elif name not in FIRST_ONLY_FIELDS:
         defects.append(f"repeated {name} header (first one used)")

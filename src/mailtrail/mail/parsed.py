@@ -32,7 +32,8 @@ class ParsedEmail:
     """One email, parsed. Bodies may be filled lazily by the parser (see ``mail.rfc822``)."""
 
     key: str
-    # Provider receive time, else the Date header; None when neither is usable (the importer uses "now").
+    # The provider's receive time; for a file, the Date header, else (missing, unparsable or before 1971) the
+    # newest Received header's time; None when none is usable (the importer then uses the time of import).
     time: datetime | None
     sender: Address | None
     to: tuple[Address, ...] = ()

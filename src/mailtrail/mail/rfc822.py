@@ -18,6 +18,8 @@ from mailtrail.mail.parsed import Address, ParsedEmail, ProviderFlags
 __all__ = ["extract_bodies", "parse_date", "parse_message"]
 
 _NO_FLAGS = ProviderFlags()
+# The contract's "Time": a Date before this gives way to the Received header's time.
+EARLIEST_TIME = datetime(1971, 1, 1, tzinfo=UTC)
 
 
 def parse_message(
@@ -92,6 +94,7 @@ def _parse_message(raw: bytes, received_at: datetime | None, flags: ProviderFlag
         defects.append("no Date header")
     else:
         sent_at = parse_date(date_value, defects)
+    time = _as_utc(received_at) if received_at else _email_time(sent_at, fields.get("received"), defects)
 
     key = normalise_message_id(fields.get("message-id"))
     if key is None:
@@ -108,7 +111,7 @@ def _parse_message(raw: bytes, received_at: datetime | None, flags: ProviderFlag
     )
     return ParsedEmail(
         key=key,
-        time=_as_utc(received_at) if received_at else sent_at,
+        time=time,
         sender=sender,
         to=to,
         cc=cc,
@@ -119,6 +122,25 @@ def _parse_message(raw: bytes, received_at: datetime | None, flags: ProviderFlag
         dropped_addresses=dropped,
         defects=tuple(dict.fromkeys(defects)),
     )
+
+
+def _email_time(sent_at: datetime | None, received: str | None, defects: list[str]) -> datetime | None:
+    """The time of a file's email: its Date, else the newest Received header's time; None gives way to the
+    time of import. A Date before 1971 is no time at all (the contract's "Time")."""
+    if sent_at is not None and sent_at >= EARLIEST_TIME:
+        return sent_at
+    if sent_at is not None:
+        defects.append("Date before 1971")
+    if received is None:
+        return None
+    # "Received: from a by b; Thu, 25 Oct 2001 12:38:17 -0700": the time follows the last semicolon.
+    _, semicolon, when = received.rpartition(";")
+    moment = parse_date(when, []) if semicolon else None
+    if moment is None or moment < EARLIEST_TIME:
+        defects.append("no usable time in the Received header")
+        return None
+    defects.append("time taken from the newest Received header")
+    return moment
 
 
 def _as_utc(moment: datetime) -> datetime:

@@ -174,6 +174,64 @@ def test_the_provider_receive_time_wins_over_the_date_header() -> None:
     assert naive.time == datetime(2024, 5, 15, 10, 0, tzinfo=UTC)
 
 
+@pytest.mark.parametrize(
+    ("date", "year"),
+    [
+        ("Mon, 30 May 0001 13:10:06 -0800 (PST)", 2001),  # as some Enron messages write it
+        ("Tue, 1 Jan 0002 10:00:00 +0000", 2002),
+        ("Thu, 25 Oct 02 12:38:17 +0000", 2002),
+        ("Thu, 25 Oct 49 12:38:17 +0000", 2049),
+        ("Thu, 25 Oct 99 12:38:17 +0000", 1999),
+        ("Thu, 25 Oct 0099 12:38:17 +0000", 1999),
+        ("25 Oct 0002 12:38 EST", 2002),  # the lenient path
+        ("Thu, 25 Oct 2049 12:38:17 +0000", 2049),
+    ],
+)
+def test_a_year_below_100_is_read_as_rfc_5322_reads_two_digits(date: str, year: int) -> None:
+    email = parse_message(message(*replaced("Date", date)))
+    assert email.time is not None
+    assert email.time.year == year
+
+
+RECEIVED = (
+    "Received: from mx.customer.example by mx.ourco.example; Wed, 15 May 2024 08:00:00 +0000",
+    "Received: from laptop by mx.customer.example; Wed, 15 May 2024 07:59:00 +0000",
+)
+
+
+@pytest.mark.parametrize(
+    "date", [None, "yesterday", "Thu, 1 Jan 1970 00:00:00 +0000", "Thu, 25 Oct 55 12:38:17 +0000"]
+)
+def test_a_missing_unparsable_or_pre_1971_date_gives_way_to_the_newest_received(date: str | None) -> None:
+    email = parse_message(message(*replaced("Date", date), *RECEIVED))
+    assert email.time == datetime(2024, 5, 15, 8, 0, tzinfo=UTC)
+    assert "time taken from the newest Received header" in email.defects
+
+
+def test_a_good_date_wins_over_received_headers_and_they_are_not_defects() -> None:
+    email = parse_message(message(*BASE, *RECEIVED))
+    assert email.time == datetime(2024, 5, 14, 7, 30, tzinfo=UTC)
+    assert not any("Received" in d or "repeated" in d for d in email.defects)
+
+
+def test_a_pre_1971_date_without_received_gives_no_time_so_the_import_time_is_used() -> None:
+    email = parse_message(message(*replaced("Date", "Thu, 1 Jan 1970 00:00:00 +0000")))
+    assert email.time is None
+    assert "Date before 1971" in email.defects
+    unusable = parse_message(message(*replaced("Date", None), "Received: from a by b (no time)"))
+    assert unusable.time is None
+    assert "no usable time in the Received header" in unusable.defects
+
+
+def test_the_key_of_a_message_without_message_id_keeps_its_own_date() -> None:
+    """The fallback key reads the Date, not the Received time, which differs from one mailbox to the next."""
+    headers = tuple(h for h in replaced("Date", "Thu, 1 Jan 1970 00:00:00 +0000") if "Message-ID" not in h)
+    here = parse_message(message(*headers, RECEIVED[0]))
+    there = parse_message(message(*headers, RECEIVED[1]))
+    assert here.time != there.time
+    assert here.key == there.key
+
+
 def test_provider_flags_are_kept() -> None:
     assert parse_message(message(*BASE), flags=ProviderFlags(spam=True)).flags == ProviderFlags(spam=True)
 
