@@ -154,7 +154,10 @@ def explain_email(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Say what an import would decide for an email and why, for every participant, without importing."""
+    """Say what an import would decide for an email and why, for every participant, without importing.
+
+    Every rule and reason code is described in docs/import-rules.md of the mailtrail repository.
+    """
     with cli_errors():
         try:
             emails = list(read_emails(check_paths([file])))
