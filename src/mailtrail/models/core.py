@@ -1,68 +1,15 @@
-"""ORM tables. Every row carries ``workspace_id``; relationships never load lazily."""
+"""The tables of the CRM and of the engagements. Every row carries ``workspace_id``; relationships never load
+lazily."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
-from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    DateTime,
-    ForeignKey,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Text,
-    TypeDecorator,
-    UniqueConstraint,
-)
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
 
-NAMING = {
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC datetimes on every backend (SQLite keeps no offset)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-# Integer primary keys that are 64-bit on PostgreSQL and rowid aliases on SQLite.
-Id = BigInteger().with_variant(Integer(), "sqlite")
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
-
-
-def _ws() -> Mapped[int]:
-    return mapped_column(Id, ForeignKey("workspaces.id", ondelete="CASCADE"), index=False)
+from mailtrail.models.base import Base, Id, UTCDateTime, utcnow
+from mailtrail.models.base import workspace_column as _ws
 
 
 class Workspace(Base):
@@ -76,6 +23,9 @@ class Workspace(Base):
     ignore_subaddress: Mapped[bool] = mapped_column(Boolean, default=False)
     skip_role_addresses: Mapped[bool] = mapped_column(Boolean, default=True)
     visibility: Mapped[str] = mapped_column(String(16), default="full")
+    # Grows with every change that the import rules read (blacklist, team, accounts, people, settings), so a
+    # running sync sees the change in its next batch (crm.snapshot.SnapshotCache).
+    rules_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class CompanyDomain(Base):
@@ -168,20 +118,6 @@ class PersonAccount(Base):
     account_id: Mapped[int] = mapped_column(
         Id, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True, index=True
     )
-
-
-class Mailbox(Base):
-    __tablename__ = "mailboxes"
-    __table_args__ = (UniqueConstraint("workspace_id", "provider", "address"),)
-
-    id: Mapped[int] = mapped_column(Id, primary_key=True)
-    workspace_id: Mapped[int] = _ws()
-    address: Mapped[str] = mapped_column(String(320))
-    # "file", "gmail" or "microsoft".
-    provider: Mapped[str] = mapped_column(String(16))
-    owner_id: Mapped[int | None] = mapped_column(Id, ForeignKey("team_members.id", ondelete="SET NULL"))
-    connected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    status: Mapped[str] = mapped_column(String(32), default="ok")
 
 
 class Engagement(Base):
