@@ -6,8 +6,8 @@ its own process so that its peak memory is its own:
 - baseline: ``BytesParser(policy=default)`` over every file, reading From/To/Cc/Bcc addresses and the body
   (``parse_bench.naive``);
 - import: a fresh SQLite database with a workspace of a few dozen accounts and a few hundred people (the
-  external domains and addresses that occur most in the corpus), then ``Importer`` over the folder, committing
-  each batch, exactly as ``mailtrail import`` does.
+  external domains and addresses that occur most in the corpus), then the ingest service over the folder,
+  committing each batch, exactly as ``mailtrail import`` does.
 
 Then the rules benchmark (``bench/rules_bench.py``) runs. Goals (issue 2): import at least 10x the naive
 rate, import peak RSS under 300 MB, rules at least 50,000 decisions/s.
@@ -91,10 +91,10 @@ def phase_import(root: Path, workdir: Path) -> dict[str, float]:
     from mailtrail.cli import app
     from mailtrail.config import get_settings
     from mailtrail.db import make_engine, session_factory
-    from mailtrail.engagements.importer import Importer
-    from mailtrail.engagements.report import ImportSummary
+    from mailtrail.engagements.ingest import Ingest, ingest_all
+    from mailtrail.engagements.repository import EngagementRepository
     from mailtrail.models import Workspace
-    from mailtrail.providers.files.reader import read_emails
+    from mailtrail.providers.files.reader import read_incoming
 
     url = f"sqlite:///{workdir / 'bench.db'}"
     env = {"MAILTRAIL_DATABASE_URL": url}
@@ -110,16 +110,16 @@ def phase_import(root: Path, workdir: Path) -> dict[str, float]:
             raise SystemExit(f"setup failed: mailtrail {' '.join(args)}: {result.output}")
     engine = make_engine(url)
     sessions = session_factory(engine)
-    summary = ImportSummary()
     batch_size = get_settings().import_batch_size
     started = time.perf_counter()
+    now = datetime.now(UTC)
     with sessions() as session:
         workspace = session.query(Workspace).filter_by(name="bench").one()
-        importer = Importer(session, workspace, "bench-mailbox@enron.com", now=datetime.now(UTC))
-        for lines in importer.run(read_emails([root]), batch_size):
-            session.commit()
-            for line in lines:
-                summary.add(line)
+        box = EngagementRepository(session, workspace.id).get_or_create_mailbox(
+            "bench-mailbox@enron.com", "file", now
+        )
+        ingest = Ingest(workspace.id, box.id)
+        summary = ingest_all(session, ingest, read_incoming([root]), batch_size=batch_size, now=now)
     elapsed = time.perf_counter() - started
     return {
         "messages": summary.total,

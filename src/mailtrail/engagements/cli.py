@@ -21,12 +21,19 @@ from mailtrail.crm.boundary import CliError, chosen_workspace, cli_errors, datab
 from mailtrail.crm.snapshot import load_snapshot
 from mailtrail.db import session_factory
 from mailtrail.engagements.explain import REASON_TEXT, Explanation, explain
-from mailtrail.engagements.importer import Importer
-from mailtrail.engagements.report import ImportSummary, ReportWriter
+from mailtrail.engagements.ingest import Ingest, ingest_all
+from mailtrail.engagements.report import ImportSummary, ReportLine, ReportWriter
 from mailtrail.engagements.repository import EngagementRepository
 from mailtrail.mail.addresses import normalise_address
 from mailtrail.mail.rfc822 import parse_message
-from mailtrail.providers.files.reader import SourceError, check_paths, count_files, ignored_files, read_emails
+from mailtrail.providers.files.reader import (
+    SourceError,
+    check_paths,
+    count_files,
+    ignored_files,
+    read_emails,
+    read_incoming,
+)
 
 WorkspaceOption = Annotated[
     str | None, typer.Option("--workspace", "-w", help="Workspace name (needed only when there are several).")
@@ -77,23 +84,26 @@ def import_emails(
         if report and not report.parent.is_dir():
             raise CliError(f"--report {report}: the directory {report.parent} does not exist")
         writer = ReportWriter(stack.enter_context(report.open("w", encoding="utf-8"))) if report else None
-        importer = Importer(session, chosen, address, now=datetime.now(UTC))
-        summary = ImportSummary()
+        now = datetime.now(UTC)
+        mailbox_row = EngagementRepository(session, chosen.id).get_or_create_mailbox(address, "file", now)
+        ingest = Ingest(chosen.id, mailbox_row.id)
         progress = Progress(
             TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console,
             disable=not console.is_terminal,
         )  # fmt: skip
         task = progress.add_task("import", total=count_files(sources) if console.is_terminal else None)
+
+        def show(lines: list[ReportLine]) -> None:
+            if writer:
+                writer.write(lines)
+            progress.advance(task, len(lines))
+
         started = time.perf_counter()
         with progress, _source_errors():
-            for lines in importer.run(read_emails(sources), Settings().import_batch_size):
-                if not dry_run:
-                    session.commit()
-                if writer:
-                    writer.write(lines)
-                for line in lines:
-                    summary.add(line)
-                progress.advance(task, len(lines))
+            summary = ingest_all(
+                session, ingest, read_incoming(sources), batch_size=Settings().import_batch_size, now=now,
+                commit=not dry_run, on_batch=show,
+            )  # fmt: skip
         if dry_run:
             session.rollback()
         seconds = time.perf_counter() - started

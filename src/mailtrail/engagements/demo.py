@@ -19,10 +19,11 @@ from mailtrail.crm.team.service import add_member
 from mailtrail.crm.workspaces.service import create_workspace, find_workspace
 from mailtrail.db import make_engine, session_factory, transaction
 from mailtrail.engagements.cli import print_summary
-from mailtrail.engagements.importer import Importer
-from mailtrail.engagements.report import ImportSummary, ReportWriter
+from mailtrail.engagements.ingest import Ingest, ingest_all
+from mailtrail.engagements.report import ReportWriter
+from mailtrail.engagements.repository import EngagementRepository
 from mailtrail.migrate import upgrade
-from mailtrail.providers.files.reader import read_emails
+from mailtrail.providers.files.reader import read_incoming
 from mailtrail.sandbox.generator import COMPANIES, TrafficGenerator
 
 COMPANY_DOMAIN = "company.example"
@@ -58,16 +59,15 @@ def demo(
             # One customer asked never to be recorded: the blacklist keeps their mail out.
             add_entries(session, workspace.id, [customers[-1]], added_by=TEAM[0])
         report = output / "report.jsonl"
-        summary = ImportSummary()
         started = time.perf_counter()
+        now = datetime.now(UTC)
         with sessions() as session, report.open("w", encoding="utf-8") as handle:
-            importer = Importer(session, find_workspace(session, "demo"), TEAM[0], now=datetime.now(UTC))
-            writer = ReportWriter(handle)
-            for lines in importer.run(read_emails([mailbox]), 100):
-                session.commit()
-                writer.write(lines)
-                for line in lines:
-                    summary.add(line)
+            workspace = find_workspace(session, "demo")
+            box = EngagementRepository(session, workspace.id).get_or_create_mailbox(TEAM[0], "file", now)
+            summary = ingest_all(
+                session, Ingest(workspace.id, box.id), read_incoming([mailbox]), batch_size=100, now=now,
+                on_batch=ReportWriter(handle).write,
+            )  # fmt: skip
         engine.dispose()
         print_summary(summary, time.perf_counter() - started, dry_run=False, report=report)
         env = f"MAILTRAIL_DATABASE_URL=sqlite:///{database}"

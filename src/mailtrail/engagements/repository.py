@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from mailtrail.models import (
@@ -14,6 +15,7 @@ from mailtrail.models import (
     EngagementAccount,
     EngagementPerson,
     EngagementSource,
+    ImportCount,
     Mailbox,
     Participant,
     Tombstone,
@@ -60,19 +62,69 @@ class EngagementRepository:
             )
         return seen
 
-    def insert_engagements(self, engagements: Sequence[dict[str, Any]]) -> list[int]:
-        """Insert engagements (dicts of Engagement columns) and return their ids in the same order."""
+    def claim_engagements(self, engagements: Sequence[dict[str, Any]]) -> dict[str, int]:
+        """Insert the engagements (dicts of Engagement columns) that the workspace does not have yet.
+
+        Returns the ids of those inserted, by message key. A key that another import wrote since this one
+        looked is left alone (the unique key decides, so two workers never write one email twice); on
+        PostgreSQL the insert waits for that other transaction to end. Rows go in key order, so two batches
+        that share keys take them in the same order and cannot deadlock.
+        """
         if not engagements:
-            return []
-        rows = [{**row, "workspace_id": self.workspace_id} for row in engagements]
-        result = self.session.execute(
-            insert(Engagement).returning(Engagement.id, sort_by_parameter_order=True), rows
+            return {}
+        rows = sorted(
+            ({**row, "workspace_id": self.workspace_id} for row in engagements),
+            key=lambda r: r["message_key"],
         )
-        return list(result.scalars())
+        statement = (
+            _dialect_insert(self.session, Engagement)
+            .on_conflict_do_nothing(index_elements=["workspace_id", "message_key"])
+            .returning(Engagement.message_key, Engagement.id)
+        )
+        return {row.message_key: row.id for row in self.session.execute(statement, rows)}
+
+    def tombstoned(self, keys: Iterable[str]) -> set[str]:
+        """Which of these message keys a user deleted (rule 6)."""
+        unique = list(dict.fromkeys(keys))
+        found: set[str] = set()
+        for start in range(0, len(unique), _IN_CHUNK):
+            found.update(
+                self.session.scalars(
+                    select(Tombstone.message_key).where(
+                        Tombstone.workspace_id == self.workspace_id,
+                        Tombstone.message_key.in_(unique[start : start + _IN_CHUNK]),
+                    )
+                )
+            )
+        return found
+
+    def add_sources(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Record mailboxes as sources of engagements; one a source already lists stays as it is."""
+        if rows:
+            statement = _dialect_insert(self.session, EngagementSource).on_conflict_do_nothing(
+                index_elements=["engagement_id", "mailbox_id"]
+            )
+            self.session.execute(statement, [{**row, "workspace_id": self.workspace_id} for row in rows])
+
+    def count_outcomes(self, mailbox_id: int, day: date, counts: Mapping[tuple[str, str], int]) -> None:
+        """Add to the mailbox's counts of the day, per (decision, reason)."""
+        if not counts:
+            return
+        table = _dialect_insert(self.session, ImportCount)
+        statement = table.on_conflict_do_update(
+            index_elements=["mailbox_id", "day", "decision", "reason"],
+            set_={"count": ImportCount.count + table.excluded.count},
+        )
+        rows = [
+            {"workspace_id": self.workspace_id, "mailbox_id": mailbox_id, "day": day, "decision": decision,
+             "reason": reason, "count": n}
+            for (decision, reason), n in sorted(counts.items())
+        ]  # fmt: skip
+        self.session.execute(statement, rows)
 
     def insert_rows(self, table: type[Any], rows: Sequence[dict[str, Any]]) -> None:
         """Bulk insert plain rows into one of the link tables, stamped with the workspace."""
-        allowed = {Participant, EngagementPerson, EngagementAccount, EngagementSource}
+        allowed = {Participant, EngagementPerson, EngagementAccount}
         if table not in allowed:
             raise ValueError(f"not a link table: {table.__name__}")
         if rows:
@@ -107,3 +159,10 @@ class EngagementRepository:
             )
         )
         self.session.flush()
+
+
+def _dialect_insert(session: Session, table: type[Any]) -> Any:
+    """An INSERT that knows ON CONFLICT on this session's database (SQLite and PostgreSQL both do)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from mailtrail.crm.errors import CrmError
+from mailtrail.crm.workspaces.repository import WorkspaceRepository
 from mailtrail.engagements.repository import EngagementRepository
 from mailtrail.models import utcnow
 
@@ -16,3 +17,5 @@ def delete_engagement(session: Session, workspace_id: int, message_key: str, del
     if engagement_id is None:
         raise CrmError(f"no engagement with message key {message_key!r} in this workspace")
     repository.delete(engagement_id, message_key, deleted_by, utcnow())
+    # A running sync must see the tombstone in its next batch (rule 6).
+    WorkspaceRepository(session).bump_rules_version(workspace_id)

@@ -166,7 +166,7 @@ def test_people_created_from_email_have_their_address_account_and_source(
     session: Session, workspace: Workspace, accounts: dict[str, int]
 ) -> None:
     at = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
-    ids = create_people_from_email(
+    linked = create_people_from_email(
         session,
         workspace.id,
         [
@@ -174,8 +174,12 @@ def test_people_created_from_email_have_their_address_account_and_source(
             NewEmailPerson("other@globex.com", None, None, at),
         ],
     )
+    assert {address: created for address, (_, created) in linked.items()} == {
+        "new@acme.com": True,
+        "other@globex.com": True,
+    }
     stored = {p.id: p for p in PeopleRepository(session, workspace.id).everyone()}
-    first, second = stored[ids[0]], stored[ids[1]]
+    first, second = stored[linked["new@acme.com"][0][0].id], stored[linked["other@globex.com"][0][0].id]
     assert (first.name, first.emails, first.accounts, first.default_account_id) == (
         "New Person",
         ["new@acme.com"],
@@ -211,3 +215,19 @@ def test_a_change_of_only_addresses_or_only_accounts_is_an_update(
     assert stored["p2"].accounts == [accounts["Globex"]]
     # The default account follows: the first account listed, since none is named.
     assert stored["p2"].default_account_id == accounts["Globex"]
+
+
+def test_an_address_someone_already_has_creates_nobody_and_links_them(
+    session: Session, workspace: Workspace, accounts: dict[str, int]
+) -> None:
+    """Another import created the person since this one read the workspace: it is linked, not duplicated."""
+    at = datetime(2024, 1, 2, tzinfo=UTC)
+    first = create_people_from_email(
+        session, workspace.id, [NewEmailPerson("new@acme.com", "New", accounts["Acme"], at)]
+    )
+    again = create_people_from_email(
+        session, workspace.id, [NewEmailPerson("new@acme.com", "New", accounts["Acme"], at)]
+    )
+    assert again["new@acme.com"][1] is False
+    assert [ref.id for ref in again["new@acme.com"][0]] == [ref.id for ref in first["new@acme.com"][0]]
+    assert len(PeopleRepository(session, workspace.id).everyone()) == 1

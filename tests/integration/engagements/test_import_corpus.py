@@ -12,24 +12,29 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailtrail.crm.accounts.service import load_accounts
 from mailtrail.crm.workspaces.service import create_workspace, find_workspace
 from mailtrail.db import transaction
-from mailtrail.engagements.importer import Importer
+from mailtrail.engagements.ingest import Ingest, ingest_all
 from mailtrail.engagements.report import ImportSummary
+from mailtrail.engagements.repository import EngagementRepository
 from mailtrail.models import Engagement, EngagementAccount, EngagementSource, Person
-from mailtrail.providers.files.reader import read_emails
+from mailtrail.providers.files.reader import read_incoming
 
 SLICE = 2_000
 REASONS = {"ok", "duplicate", "internal", "unknown_sender", "unknown_recipients", "no_customer", "not_email"}
 
 
 def import_slice(sessions: sessionmaker[Session], corpora: Path) -> ImportSummary:
-    summary = ImportSummary()
+    emails = islice(read_incoming([corpora / "enron-inbox.tar.xz"]), SLICE)
     with sessions() as session:
-        importer = Importer(session, find_workspace(session), "cs@ourco.example", now=datetime.now(UTC))
-        for lines in importer.run(islice(read_emails([corpora / "enron-inbox.tar.xz"]), SLICE), 250):
-            session.commit()
-            for line in lines:
-                summary.add(line)
-    return summary
+        return ingest_all(session, file_ingest(session), emails, batch_size=250, now=datetime.now(UTC))
+
+
+def file_ingest(session: Session, address: str = "cs@ourco.example") -> Ingest:
+    """An ingest for files imported as the mailbox ``address`` of the only workspace."""
+    workspace = find_workspace(session)
+    box = EngagementRepository(session, workspace.id).get_or_create_mailbox(
+        address, "file", datetime.now(UTC)
+    )
+    return Ingest(workspace.id, box.id)
 
 
 def table_counts(session: Session) -> dict[str, int]:

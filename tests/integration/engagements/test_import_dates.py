@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from tests.integration.engagements.test_import_corpus import file_ingest
 
 from mailtrail.crm.accounts.service import load_accounts
-from mailtrail.crm.workspaces.service import create_workspace, find_workspace
+from mailtrail.crm.workspaces.service import create_workspace
 from mailtrail.db import transaction
-from mailtrail.engagements.importer import Importer
+from mailtrail.engagements.ingest import ingest_all
+from mailtrail.engagements.report import ReportLine
 from mailtrail.mail.rfc822 import parse_message
 from mailtrail.models import Engagement
 from mailtrail.providers.files.reader import RawEmail, read_emails
@@ -61,9 +63,11 @@ def test_they_are_imported_at_their_time(
         workspace = create_workspace(session, "cs", ["ourco.example"])
         load_accounts(session, workspace.id, accounts)
 
-    with transaction(sessions) as session:
-        importer = Importer(session, find_workspace(session), "cs@ourco.example", now=datetime.now(UTC))
-        lines = [line for batch in importer.run(low_year_messages, 50) for line in batch]
+    lines: list[ReportLine] = []
+    with sessions() as session:
+        ingest = file_ingest(session)
+        emails = [raw.incoming() for raw in low_year_messages]
+        ingest_all(session, ingest, emails, batch_size=50, now=datetime.now(UTC), on_batch=lines.extend)
 
     assert {(line.decision, line.reason) for line in lines} <= {("imported", "ok"), ("merged", "duplicate")}
     assert {line.time.year for line in lines} == {2001, 2002}

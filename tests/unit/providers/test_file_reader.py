@@ -20,7 +20,7 @@ def test_mbox_is_split_into_its_messages_with_their_index(tmp_path: Path) -> Non
     assert emails[0].data == ONE
     # mboxrd quoting is undone, so the body is the one that was sent.
     assert emails[1].data == TWO
-    assert emails[1].source_id == f"{mbox}#1"
+    assert emails[1].incoming().provider_id == f"{mbox}#1"
     assert count_files([mbox]) is None
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from mailtrail.crm.accounts.repository import AccountRepository, StoredDomain
 from mailtrail.crm.csvfile import CsvProblems, CsvRow, LoadCounts, read_csv
 from mailtrail.crm.fields import clean_domain, split_list
+from mailtrail.crm.workspaces.repository import WorkspaceRepository
 from mailtrail.models import utcnow
 
 REQUIRED = ("name", "domains")
@@ -149,5 +150,6 @@ def _apply(
     repository.add_domains(added)
     repository.set_domain_added_at(redated)
     repository.set_created_at(recreated)
+    WorkspaceRepository(repository.session).bump_rules_version(repository.workspace_id)
     repository.session.flush()
     return LoadCounts(created=created, updated=updated, unchanged=unchanged)

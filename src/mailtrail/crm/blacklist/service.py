@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from mailtrail.crm.blacklist.repository import BlacklistRepository
 from mailtrail.crm.errors import CrmError
 from mailtrail.crm.fields import clean_address
+from mailtrail.crm.workspaces.repository import WorkspaceRepository
 from mailtrail.models import utcnow
 from mailtrail.rules.addresses import normalise_blacklist_entry
 
@@ -45,6 +46,7 @@ def add_entries(
     present = repository.present(wanted)
     new = [entry for entry in wanted if entry not in present]
     repository.add(new, by, utcnow())
+    WorkspaceRepository(session).bump_rules_version(workspace_id)
     session.flush()
     return BlacklistChange(changed=new, already=[entry for entry in wanted if entry in present])
 
@@ -58,6 +60,7 @@ def remove_entries(session: Session, workspace_id: int, entries: Iterable[str]) 
     if missing:
         raise CrmError(f"not on the blacklist: {', '.join(missing)} (nothing was removed)")
     repository.remove(wanted)
+    WorkspaceRepository(session).bump_rules_version(workspace_id)
     session.flush()
     return BlacklistChange(changed=wanted, already=[])
 

@@ -17,6 +17,8 @@ from mailtrail.models import Person, PersonAccount, PersonEmail, Workspace
 PEOPLE = cast(Table, Person.__table__)
 PERSON_EMAILS = cast(Table, PersonEmail.__table__)
 PERSON_ACCOUNTS = cast(Table, PersonAccount.__table__)
+# A person as the import's re-check reads it: id, external_id, created_at, default_account_id.
+PersonRow = tuple[int, str | None, datetime, int | None]
 
 
 @dataclass(slots=True)
@@ -143,6 +145,38 @@ class PeopleRepository:
             {"workspace_id": ws, "person_id": i, "account_id": a} for i, accounts in people for a in accounts
         ]
         insert_rows(self.session, PERSON_ACCOUNTS, rows)
+
+    def lock_addresses(self, addresses: Sequence[str]) -> None:
+        """Hold, until the transaction ends, the right to create people with these addresses.
+
+        Two imports that find the same new address at the same moment would otherwise both create a person:
+        on PostgreSQL each address has a transaction-scoped advisory lock (taken in sorted order, so two
+        imports never wait on each other in a circle); SQLite has one writer at a time, so its write lock
+        (a no-op update) is enough.
+        """
+        if self.session.get_bind().dialect.name != "postgresql":
+            self.session.execute(
+                update(Workspace).where(Workspace.id == self.workspace_id).values(name=Workspace.name)
+            )
+            return
+        lock = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+        for address in sorted(set(addresses)):
+            self.session.execute(lock, {"key": f"person:{self.workspace_id}:{address}"})
+
+    def with_addresses(self, addresses: Sequence[str]) -> dict[str, list[PersonRow]]:
+        """``(id, external_id, created_at, default_account_id)`` of the people who have each address."""
+        found: dict[str, list[PersonRow]] = {}
+        columns = (Person.id, Person.external_id, Person.created_at, Person.default_account_id)
+        for chunk in chunked(sorted(set(addresses))):
+            query = (
+                select(PersonEmail.email, *columns)
+                .join(Person, Person.id == PersonEmail.person_id)
+                .where(PersonEmail.workspace_id == self.workspace_id, PersonEmail.email.in_(chunk))
+                .order_by(Person.id)
+            )
+            for email, pid, external_id, created_at, default in self.session.execute(query):
+                found.setdefault(email, []).append((pid, external_id, created_at, default))
+        return found
 
     def _add_details(self, people: Sequence[tuple[int, PersonValues]]) -> None:
         ws = self.workspace_id

@@ -14,7 +14,9 @@ from mailtrail.crm.accounts.repository import AccountRepository
 from mailtrail.crm.csvfile import CsvProblems, CsvRow, LoadCounts, read_csv
 from mailtrail.crm.fields import clean_address, split_list
 from mailtrail.crm.people.repository import PeopleRepository, PersonValues, StoredPerson
+from mailtrail.crm.workspaces.repository import WorkspaceRepository
 from mailtrail.models import utcnow
+from mailtrail.rules.types import PersonRef
 
 REQUIRED = ("external_id", "emails")
 OPTIONAL = ("name", "accounts", "default_account", "created_at")
@@ -62,8 +64,18 @@ def load_people(session: Session, workspace_id: int, path: Path | str) -> LoadCo
 
 def create_people_from_email(
     session: Session, workspace_id: int, people: Sequence[NewEmailPerson]
-) -> list[int]:
-    """Store people created by an import, each with its address and account (also its default)."""
+) -> dict[str, tuple[list[PersonRef], bool]]:
+    """Store the people an import creates, each with its address and account (also its default).
+
+    Another import may have created someone with the same address since this one read the workspace: then
+    nobody is created and the people who have the address are returned instead (under a lock, so two
+    imports at the same moment create one person). Returns, per address, the people to link and whether
+    this call created them.
+    """
+    repository = PeopleRepository(session, workspace_id)
+    repository.lock_addresses([p.address for p in people])
+    found = repository.with_addresses([p.address for p in people])
+    new = [p for p in people if p.address not in found]
     values = [
         PersonValues(
             external_id=None,
@@ -74,11 +86,24 @@ def create_people_from_email(
             emails=(p.address,),
             accounts=(p.account_id,) if p.account_id is not None else (),
         )
-        for p in people
+        for p in new
     ]
-    ids = PeopleRepository(session, workspace_id).add(values)
+    ids = repository.add(values)
     session.flush()
-    return ids
+    linked: dict[str, tuple[list[PersonRef], bool]] = {
+        address: (
+            [
+                PersonRef(pid, at, external_id or f"id:{pid}", default)
+                for pid, external_id, at, default in rows
+            ],
+            False,
+        )
+        for address, rows in found.items()
+    }
+    for person, pid in zip(new, ids, strict=True):
+        ref = PersonRef(pid, person.created_at, f"new:{person.address}", person.account_id)
+        linked[person.address] = ([ref], True)
+    return linked
 
 
 def _validate(records: list[CsvRow], accounts: dict[str, int], problems: CsvProblems) -> list[_PersonRow]:
@@ -192,6 +217,7 @@ def _apply(repository: PeopleRepository, rows: list[_PersonRow], existing: list[
     repository.update_fields(changed)
     repository.replace_emails(new_emails)
     repository.replace_accounts(new_accounts)
+    WorkspaceRepository(repository.session).bump_rules_version(repository.workspace_id)
     repository.session.flush()
     updated = len(rows) - len(new) - unchanged
     return LoadCounts(created=len(new), updated=updated, unchanged=unchanged)

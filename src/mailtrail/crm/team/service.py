@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from mailtrail.crm.errors import CrmError
 from mailtrail.crm.fields import clean_address
 from mailtrail.crm.team.repository import TeamRepository
+from mailtrail.crm.workspaces.repository import WorkspaceRepository
 
 
 @dataclass(slots=True)
@@ -59,6 +60,7 @@ def add_member(
         repository.set_name(member_id, name.strip())
     new = [alias for alias in wanted if alias not in owners]
     repository.add_aliases(member_id, new)
+    WorkspaceRepository(session).bump_rules_version(workspace_id)
     session.flush()
     existing = [alias for alias in wanted if alias in owners]
     return TeamAddition(member_id, address, created, new, existing)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from mailtrail.models import CompanyDomain, Workspace
@@ -51,3 +51,15 @@ class WorkspaceRepository:
         if rows:
             self.session.execute(insert(CompanyDomain), rows)
         self.session.flush()
+
+    def rules_version(self, workspace_id: int) -> int | None:
+        """The workspace's rules version (None when it does not exist): it grows with every rules change."""
+        return self.session.scalar(select(Workspace.rules_version).where(Workspace.id == workspace_id))
+
+    def bump_rules_version(self, workspace_id: int) -> None:
+        """Something the import rules read changed: running syncs reload the rules for their next batch."""
+        self.session.execute(
+            update(Workspace)
+            .where(Workspace.id == workspace_id)
+            .values(rules_version=Workspace.rules_version + 1)
+        )

@@ -110,6 +110,7 @@ def set_setting(session: Session, workspace: Workspace, key: str, value: str) ->
             workspace.visibility = visibility
     except (ValueError, CrmError) as exc:
         raise CrmError(f"setting '{key}': {exc} (allowed: {ALLOWED[key]})") from None
+    WorkspaceRepository(session).bump_rules_version(workspace.id)
     session.flush()
     return get_setting(session, workspace, key)
 

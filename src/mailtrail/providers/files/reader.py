@@ -8,6 +8,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from mailtrail.mail.rfc822 import parse_message
+from mailtrail.providers.base import IncomingEmail
+
 MBOX_SEPARATOR = b"From "
 # A file is read whole; an mbox is streamed message by message.
 _READ_CHUNK = 1 << 20
@@ -22,10 +25,9 @@ class RawEmail:
     data: bytes
     index: int | None = None
 
-    @property
-    def source_id(self) -> str:
-        """A stable id for the engagement source: the path, and the index inside an mbox."""
-        return self.path if self.index is None else f"{self.path}#{self.index}"
+    def incoming(self) -> IncomingEmail:
+        """This email for the ingest service: parsed, with its raw bytes (a file sets no provider flags)."""
+        return IncomingEmail(self.path, parse_message(self.data), self.data, index=self.index)
 
 
 class SourceError(Exception):
@@ -110,6 +112,11 @@ def read_emails(paths: Iterable[Path]) -> Iterator[RawEmail]:
                     yield from _read_file(file)
         else:
             yield from _read_file(path)
+
+
+def read_incoming(paths: Iterable[Path]) -> Iterator[IncomingEmail]:
+    """Every email under the given paths as the ingest service takes it (see ``read_emails``)."""
+    return (raw.incoming() for raw in read_emails(paths))
 
 
 def _read_file(path: Path) -> Iterator[RawEmail]:
