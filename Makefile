@@ -39,4 +39,4 @@ graph-types: $(STAMP)
 	$(BIN)/python tests/sandbox/graph/graph_types.py
 
 clean:
-	rm -rf $(VENV) mailtrail.db demo-output
+	rm -rf $(VENV) mailtrail.db mailtrail.key demo-output

@@ -15,10 +15,12 @@ app = typer.Typer(
 def _register() -> None:
     from mailtrail.crm.cli import register as register_crm
     from mailtrail.engagements.cli import register as register_engagements
+    from mailtrail.keys_cli import register as register_keys
     from mailtrail.sandbox.cli import register as register_sandbox
 
     register_crm(app)
     register_engagements(app)
+    register_keys(app)
     register_sandbox(app)
 
 
