@@ -84,6 +84,7 @@ _PLAIN_KEYS = frozenset({"timestamp", "level", "logger"})
 _MAX_DEPTH = 6
 
 _handler: logging.Handler | None = None
+_OWN_HANDLERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
 
 
 def configure_logging(level: int | str = "INFO", json: bool = False, *, stream: TextIO | None = None) -> None:
@@ -135,6 +136,12 @@ def configure_logging(level: int | str = "INFO", json: bool = False, *, stream: 
     root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)
     _handler = handler
+    # uvicorn, when left to configure logging, gives its loggers handlers of their own that bypass the root
+    # (and so the redaction): they go through the root like every other library's.
+    for name in _OWN_HANDLERS:
+        library = logging.getLogger(name)
+        library.handlers.clear()
+        library.propagate = True
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

@@ -34,6 +34,8 @@ def test_sandbox_command_serves_seeded_mailboxes(tmp_path: Path) -> None:
         "--deliver-every", "0.2",
         "--dev-token", "let-me-in",
         "--no-quota",
+        "--gmail-quota", "legacy",
+        "--gmail-publishing-status", "testing",
     ]  # fmt: skip
     process = subprocess.Popen(
         command,
@@ -65,6 +67,21 @@ def test_sandbox_command_serves_seeded_mailboxes(tmp_path: Path) -> None:
                 break
         assert int(now["historyId"]) > int(before["historyId"])
         assert httpx.get(f"{gmail[1]}/gmail/v1/users/me/profile").status_code == 401
+        keys = re.search(r"Gmail push-token keys: (\S+)", output)
+        assert keys, output
+        assert "BEGIN CERTIFICATE" in next(iter(httpx.get(keys[1]).json().values()))
+        # A script delivers mail to the running sandbox, as tests do with tenant.deliver.
+        scripted = b"From: zoe@acme.example\r\nTo: bo@company.example\r\nSubject: Scripted\r\n\r\nHi Bo\r\n"
+        delivered = httpx.post(
+            f"{gmail[1]}/sandbox/deliver", content=scripted, headers={"Content-Type": "message/rfc822"}
+        )
+        assert delivered.status_code == 200
+        found = httpx.get(
+            f"{gmail[1]}/gmail/v1/users/bo@company.example/messages",
+            params={"q": "subject:Scripted"},
+            headers=headers,
+        ).json()
+        assert [m["id"] for m in found["messages"]] == [delivered.json()["delivered"][0]["id"]]
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -83,3 +100,6 @@ def test_a_bad_seed_is_a_clear_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["sandbox", "--seed", "not-an-address"], env={"COLUMNS": "400"})
     assert result.exit_code == 2
     assert "ADDRESS=PATH" in result.output
+    result = CliRunner().invoke(app, ["sandbox", "--gmail-quota", "generous"], env={"COLUMNS": "400"})
+    assert result.exit_code == 2
+    assert "default, legacy" in result.output

@@ -97,7 +97,7 @@ def test_list_queries_paging_and_spam_trash(client: httpx.Client, tenant: Tenant
     bad = client.get(f"/gmail/v1/users/{ANN}/messages", params={"q": "has:attachment"})
     assert bad.status_code == 400
     assert "has" in bad.json()["error"]["message"]
-    assert client.get(f"/gmail/v1/users/{ANN}/messages", params={"maxResults": 501}).status_code == 400
+    assert client.get(f"/gmail/v1/users/{ANN}/messages", params={"maxResults": 0}).status_code == 400
 
 
 def test_history_follows_changes_and_expires_after_the_horizon(
@@ -230,3 +230,43 @@ def test_attachments_are_fetched_by_attachment_id(client: httpx.Client, tenant: 
     assert base64.urlsafe_b64decode(body["data"]) == b"%PDF-1.4 fake"
     assert body["size"] == pdf["body"]["size"]
     assert client.get(f"/gmail/v1/users/{ANN}/messages/{stored.id}/attachments/att-nope").status_code == 404
+
+
+def test_history_ids_are_large_and_grow_with_random_gaps(client: httpx.Client, tenant: Tenant) -> None:
+    box = tenant.mailbox(ANN)
+    start = box.history_id
+    assert start > 2**32  # as Google's: a client storing them in 32 bits breaks here too
+    raw = b"From: Zoe <zoe@acme.example>\r\nTo: ann.lee@company.example\r\nSubject: Gaps\r\n\r\nHi"
+    for _ in range(5):
+        added = tenant.deliver(raw)[0]
+        box.modify(added.id, add=["STARRED"])
+    body = client.get(f"/gmail/v1/users/{ANN}/history", params={"startHistoryId": start}).json()
+    ids = [int(record["id"]) for record in body["history"]]
+    assert len(ids) == 10
+    assert ids == sorted(set(ids))
+    steps = {b - a for a, b in zip([start, *ids], ids, strict=False)}
+    assert steps != {1}  # not contiguous
+    assert int(body["historyId"]) == ids[-1]
+
+    def ids_of(seed: int) -> list[int]:
+        other = Tenant(ManualClock(), history_seed=seed)
+        other_box = other.add_mailbox(ANN)
+        return [other_box.history_id] + [other.deliver(raw)[0].history_id for _ in range(3)]
+
+    assert ids_of(4) == ids_of(4)  # seeded: tests repeat
+    assert ids_of(4) != ids_of(5)
+
+
+def test_max_results_above_500_is_served_as_500(client: httpx.Client, tenant: Tenant) -> None:
+    box = tenant.add_mailbox("big@company.example")
+    start = box.history_id
+    for i in range(520):
+        box.insert(f"From: zoe@acme.example\r\nSubject: {i}\r\n\r\nHi".encode())
+    messages = client.get("/gmail/v1/users/big@company.example/messages", params={"maxResults": 1000}).json()
+    assert len(messages["messages"]) == 500
+    assert "nextPageToken" in messages
+    history = client.get(
+        "/gmail/v1/users/big@company.example/history", params={"startHistoryId": start, "maxResults": 1000}
+    ).json()
+    assert len(history["history"]) == 500
+    assert "nextPageToken" in history

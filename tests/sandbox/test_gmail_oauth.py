@@ -11,15 +11,18 @@ import httpx
 from google.oauth2 import service_account
 
 from mailtrail.sandbox.clock import ManualClock
-from mailtrail.sandbox.gmail.app import GmailSandbox
+from mailtrail.sandbox.gmail.app import GmailSandbox, create_gmail_app
 from mailtrail.sandbox.gmail.oauth import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, GMAIL_READONLY, JWT_BEARER
+from mailtrail.sandbox.server import serve
+from mailtrail.sandbox.store import Tenant
 
 from .conftest import TEAM
 
 REDIRECT = "http://127.0.0.1:9/callback"
 
 
-def _authorize(base: str, user: str, verifier: str) -> str:
+def _authorize(base: str, user: str, verifier: str, **extra: str) -> str:
+    """Consent as ``user`` (``extra``: access_type, prompt, scope...); returns the authorization code."""
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     params = {
         "client_id": DEFAULT_CLIENT_ID,
@@ -30,6 +33,7 @@ def _authorize(base: str, user: str, verifier: str) -> str:
         "code_challenge": challenge,
         "code_challenge_method": "S256",
         "login_hint": user,
+        **extra,
     }
     page = httpx.get(f"{base}/o/oauth2/v2/auth", params=params)
     assert page.status_code == 200
@@ -63,13 +67,13 @@ def test_code_with_pkce_refresh_expiry_and_revocation(
 ) -> None:
     base, _ = gmail
     verifier = "a-long-enough-code-verifier-0123456789-abcdefghijklmnop"
-    code = _authorize(base, TEAM[1], verifier)
+    code = _authorize(base, TEAM[1], verifier, access_type="offline")
     wrong = _token(
         base, grant_type="authorization_code", code=code, redirect_uri=REDIRECT, code_verifier="nope"
     )
     assert wrong.status_code == 400
     assert wrong.json()["error"] == "invalid_grant"
-    code = _authorize(base, TEAM[1], verifier)
+    code = _authorize(base, TEAM[1], verifier, access_type="offline")
     tokens = _token(
         base, grant_type="authorization_code", code=code, redirect_uri=REDIRECT, code_verifier=verifier
     )
@@ -158,3 +162,60 @@ def test_delegation_to_an_unknown_user_or_to_itself(gmail: tuple[str, GmailSandb
     response = _profile(base, itself.token)
     assert response.status_code == 400
     assert response.json()["error"]["errors"][0]["reason"] == "failedPrecondition"
+
+
+def _exchange(base: str, code: str, verifier: str) -> dict[str, object]:
+    response = _token(
+        base, grant_type="authorization_code", code=code, redirect_uri=REDIRECT, code_verifier=verifier
+    )
+    assert response.status_code == 200
+    return dict(response.json())
+
+
+def test_refresh_tokens_come_with_offline_access_once_unless_consent_is_asked_again(
+    gmail: tuple[str, GmailSandbox],
+) -> None:
+    base, _ = gmail
+    verifier = "offline-code-verifier-0123456789-abcdefghijklmnopqrstuvw"
+    online = _exchange(base, _authorize(base, TEAM[0], verifier), verifier)
+    assert "refresh_token" not in online  # access_type defaults to online
+    first = _exchange(base, _authorize(base, TEAM[0], verifier, access_type="offline"), verifier)
+    assert str(first["refresh_token"]).startswith("1//")
+    again = _exchange(base, _authorize(base, TEAM[0], verifier, access_type="offline"), verifier)
+    assert "refresh_token" not in again  # the user already granted offline access to this client
+    other_user = _exchange(base, _authorize(base, TEAM[1], verifier, access_type="offline"), verifier)
+    assert "refresh_token" in other_user
+    forced = _exchange(
+        base, _authorize(base, TEAM[0], verifier, access_type="offline", prompt="consent"), verifier
+    )
+    assert forced["refresh_token"] != first["refresh_token"]
+    assert httpx.post(f"{base}/revoke", params={"token": str(forced["refresh_token"])}).status_code == 200
+    after_revoke = _exchange(base, _authorize(base, TEAM[0], verifier, access_type="offline"), verifier)
+    assert "refresh_token" in after_revoke  # revoked: the next offline consent is a first one again
+
+
+def test_a_testing_app_refresh_token_expires_after_seven_days(tenant: Tenant, clock: ManualClock) -> None:
+    app = create_gmail_app(tenant, publishing_status="testing")
+    verifier = "testing-app-code-verifier-0123456789-abcdefghijklmnopqrs"
+    with serve({"gmail": app}) as urls:
+        base = urls["gmail"]
+        mail = _exchange(base, _authorize(base, TEAM[0], verifier, access_type="offline"), verifier)
+        profile_only = _exchange(
+            base,
+            _authorize(base, TEAM[1], verifier, access_type="offline", scope="openid email profile"),
+            verifier,
+        )
+        clock.advance(days=7, seconds=-1)
+        assert _token(base, grant_type="refresh_token", refresh_token=str(mail["refresh_token"])).is_success
+        clock.advance(1)
+        expired = _token(base, grant_type="refresh_token", refresh_token=str(mail["refresh_token"]))
+        assert expired.status_code == 400
+        assert expired.json() == {
+            "error": "invalid_grant",
+            "error_description": "Token has been expired or revoked.",
+        }
+        # Apps asking only for name, email address and profile are exempt.
+        assert _token(
+            base, grant_type="refresh_token", refresh_token=str(profile_only["refresh_token"])
+        ).is_success
+    app.state.sandbox.push.close()

@@ -14,7 +14,7 @@ import pytest
 from mailtrail.sandbox.clock import ManualClock
 from mailtrail.sandbox.faults import Fault, FaultPlan
 from mailtrail.sandbox.gmail.app import GmailSandbox, create_gmail_app
-from mailtrail.sandbox.quota import GMAIL_POLICY, QuotaLimiter
+from mailtrail.sandbox.quota import GMAIL_LEGACY_POLICY, QuotaLimiter
 from mailtrail.sandbox.server import serve
 from mailtrail.sandbox.store import Tenant
 
@@ -25,8 +25,8 @@ ANN = TEAM[0]
 
 @pytest.fixture
 def limited(tenant: Tenant) -> Iterator[tuple[httpx.Client, GmailSandbox]]:
-    """The Gmail app with Gmail's real quota policy, except two concurrent requests instead of 25."""
-    app = create_gmail_app(tenant, quota=replace(GMAIL_POLICY, max_concurrent=2), dev_token=DEV_TOKEN)
+    """The Gmail app with Gmail's legacy quota profile, except two concurrent requests instead of 25."""
+    app = create_gmail_app(tenant, quota=replace(GMAIL_LEGACY_POLICY, max_concurrent=2), dev_token=DEV_TOKEN)
     with (
         serve({"gmail": app}) as urls,
         httpx.Client(
@@ -63,7 +63,7 @@ def test_per_user_rate_is_250_units_a_second(
 
 
 def test_per_user_overrun_as_429_with_retry_after(tenant: Tenant, clock: ManualClock) -> None:
-    app = create_gmail_app(tenant, dev_token=DEV_TOKEN, user_rate_status=429)
+    app = create_gmail_app(tenant, quota="legacy", dev_token=DEV_TOKEN, user_rate_status=429)
     headers = {"Authorization": f"Bearer {DEV_TOKEN}"}
     with serve({"gmail": app}) as urls, httpx.Client(base_url=urls["gmail"], headers=headers) as client:
         statuses = [client.get(f"/gmail/v1/users/{ANN}/messages").status_code for _ in range(51)]
@@ -78,7 +78,7 @@ def test_per_user_overrun_as_429_with_retry_after(tenant: Tenant, clock: ManualC
 
 
 def test_per_minute_and_history_costs(clock: ManualClock) -> None:
-    limiter = QuotaLimiter(GMAIL_POLICY, clock)
+    limiter = QuotaLimiter(GMAIL_LEGACY_POLICY, clock)
     admitted = 0
     for _ in range(60):  # a full minute at the per-second ceiling: 60 x 125 history.list calls x 2 units
         for _ in range(125):

@@ -13,7 +13,7 @@ import typer
 
 from mailtrail.sandbox.clock import SystemClock
 from mailtrail.sandbox.generator import TrafficGenerator, populate
-from mailtrail.sandbox.quota import GMAIL_POLICY, GRAPH_POLICY
+from mailtrail.sandbox.quota import GMAIL_QUOTA_PROFILES, GRAPH_POLICY
 from mailtrail.sandbox.seeding import SeedError, seed_mailbox
 from mailtrail.sandbox.server import DeliveryTicker, RunningApp
 from mailtrail.sandbox.store import Tenant
@@ -62,10 +62,26 @@ def sandbox(
     ] = None,
     limit: Annotated[int | None, typer.Option(help="Seed at most N messages per mailbox.")] = None,
     quota: Annotated[bool, typer.Option(help="Enforce the providers' rate and concurrency limits.")] = True,
+    gmail_quota: Annotated[
+        str,
+        typer.Option(
+            help="Gmail quota profile: default (6,000 units/user/minute) or legacy (15,000/min, 250/s)."
+        ),
+    ] = "default",
+    gmail_certs_url: Annotated[
+        str, typer.Option(help="Where the Gmail push-token keys are published (a path here, or a URL).")
+    ] = "/oauth2/v1/certs",
+    gmail_publishing_status: Annotated[
+        str, typer.Option(help="production, or testing: Gmail refresh tokens then expire after 7 days.")
+    ] = "production",
 ) -> None:
     """Run local Gmail and Graph emulators with seeded mailboxes until Ctrl-C."""
     from mailtrail.sandbox.gmail.app import create_gmail_app
 
+    if gmail_quota not in GMAIL_QUOTA_PROFILES:
+        raise typer.BadParameter(f"one of {', '.join(GMAIL_QUOTA_PROFILES)}", param_hint="--gmail-quota")
+    if gmail_publishing_status not in ("production", "testing"):
+        raise typer.BadParameter("production or testing", param_hint="--gmail-publishing-status")
     tenant = Tenant(SystemClock())
     seeds = [_parse_seed(value) for value in seed or ["ann.lee@company.example=generated"]]
     team = [address for address, _ in seeds]
@@ -83,10 +99,15 @@ def sandbox(
         count = populate(tenant, generator, tenant.clock.now() - timedelta(days=14), limit or 200)
         typer.echo(f"generated {count} deliveries for {', '.join(generated)}")
     token = dev_token or secrets.token_urlsafe(24)
-    gmail_policy = GMAIL_POLICY if quota else GMAIL_POLICY.disabled()
-    gmail = RunningApp(
-        create_gmail_app(tenant, dev_token=token, quota=gmail_policy), gmail_port, log_level="info"
+    gmail_policy = GMAIL_QUOTA_PROFILES[gmail_quota]
+    gmail_app = create_gmail_app(
+        tenant,
+        dev_token=token,
+        quota=gmail_policy if quota else gmail_policy.disabled(),
+        certs_url=gmail_certs_url,
+        publishing_status="testing" if gmail_publishing_status == "testing" else "production",
     )
+    gmail = RunningApp(gmail_app, gmail_port, log_level="info")
     graph_app, tls, note = _graph_app(tenant, token, quota)
     servers = [gmail] + ([RunningApp(graph_app, graph_port, log_level="info", tls=tls)] if graph_app else [])
     ticker = DeliveryTicker(tenant)
@@ -95,6 +116,7 @@ def sandbox(
         server.start()
     ticker.start()
     typer.echo(f"Gmail API: {gmail.base_url}/gmail/v1/users/me/profile")
+    typer.echo(f"Gmail push-token keys: {gmail_app.state.sandbox.certs_url_for(gmail.base_url)}")
     if graph_app:
         typer.echo(f"Graph:     {servers[1].base_url}/v1.0/users/{team[0]}/mailFolders")
     typer.echo(note)

@@ -40,6 +40,8 @@ class RunningApp:
             host="127.0.0.1",
             port=self.port,
             log_level=log_level,
+            # Logging is the process's (mailtrail.logs): uvicorn must not install handlers of its own.
+            log_config=None,
             lifespan="off",
             ssl_certfile=certfile,
             ssl_keyfile=keyfile,

@@ -4,8 +4,9 @@ One model serves both emulated APIs. A message carries a set of Gmail label ids 
 the folder is derived from the labels (TRASH -> deleteditems, SPAM -> junkemail, DRAFT -> drafts, INBOX ->
 inbox, a custom folder's label -> that folder, SENT -> sentitems, none of these -> archive), and moving a
 message to a folder rewrites the labels that stand for folders. So Gmail sees labels, Graph sees folders, and
-both see the same mailbox. Every change gets the mailbox's next history id (monotonic) in a change log that
-Gmail history and Graph delta read, that is cut off after a horizon, and that listeners (push) observe.
+both see the same mailbox. Every change gets the mailbox's next history id (growing, with random gaps as in
+Gmail: ``history_ids``) in a change log that Gmail history and Graph delta read, that is cut off after a
+horizon, and that listeners (push) observe.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from mailtrail.sandbox.errors import (
     UnknownMailbox,
     UnknownMessage,
 )
+from mailtrail.sandbox.history_ids import HistoryIds
 from mailtrail.sandbox.labels import PLACING_LABELS, SYSTEM_LABELS, WELL_KNOWN_FOLDERS, Folder, Label
 from mailtrail.sandbox.message import StoredMessage, parse_address_list, parse_headers
 
@@ -297,7 +299,7 @@ class Mailbox:
         return thread_id
 
     def _next_history_id(self) -> int:
-        self._history_id += 1
+        self._history_id = self.tenant.history_ids.after(self._history_id)
         return self._history_id
 
     def _record(self, hid: int, kind: ChangeKind, msg: StoredMessage, labels: tuple[str, ...]) -> Change:
@@ -322,6 +324,7 @@ class _Scheduled:
     seq: int
     raw: bytes
     recipients: tuple[str, ...]
+    labels: tuple[str, ...] | None = None
 
 
 class Tenant:
@@ -334,11 +337,13 @@ class Tenant:
         history_horizon: timedelta | None = timedelta(days=7),
         history_limit: int | None = None,
         domain: str = "example.com",
+        history_seed: int | None = 0,
     ) -> None:
         self.clock: Clock = clock or ManualClock()
         self.history_horizon = history_horizon
         self.history_limit = history_limit
         self.domain = domain
+        self.history_ids = HistoryIds(history_seed)  # Gmail-like ids: above 2^32, random gaps
         self.lock = threading.RLock()
         self._mailboxes: dict[str, Mailbox] = {}
         self._listeners: list[ChangeListener] = []
@@ -355,9 +360,7 @@ class Tenant:
         with self.lock:
             if key not in self._mailboxes:
                 name = display_name or key.split("@", 1)[0].replace(".", " ").title()
-                self._mailboxes[key] = Mailbox(
-                    self, key, name, first_history_id=1000 * len(self._mailboxes) + 1000
-                )
+                self._mailboxes[key] = Mailbox(self, key, name, first_history_id=self.history_ids.first())
             return self._mailboxes[key]
 
     def mailbox(self, address: str) -> Mailbox:
@@ -377,29 +380,40 @@ class Tenant:
 
     # ---- delivery ------------------------------------------------------------------------------------------
     def deliver(
-        self, raw: bytes, recipients: Iterable[str] | None = None, *, at: datetime | None = None
+        self,
+        raw: bytes,
+        recipients: Iterable[str] | None = None,
+        *,
+        at: datetime | None = None,
+        labels: Iterable[str] | None = None,
     ) -> list[StoredMessage]:
         """Deliver one raw message to several mailboxes: INBOX for recipients, SENT for the sender.
 
         ``recipients`` defaults to every tenant mailbox named in From/To/Cc/Bcc. With ``at`` in the future the
         delivery waits until the clock reaches it, and the receive time is ``at`` (returns ``[]`` until then).
+        ``labels`` files the message under exactly these label ids in every mailbox instead.
         """
+        label_ids = tuple(labels) if labels is not None else None
         if recipients is None:
             h = parse_headers(raw)
             named = [a for field in (h.from_, h.to, h.cc, h.bcc) for _, a in parse_address_list(field)]
             with self.lock:
                 recipients = [a.lower() for a in dict.fromkeys(named) if a.lower() in self._mailboxes]
         targets = tuple(recipients)
-        for address in targets:
-            self.mailbox(address)  # fail now, not at release time
+        for address in targets:  # fail now, not at release time
+            unknown = set(label_ids or ()) - {lb.id for lb in self.mailbox(address).labels()}
+            if unknown:
+                raise UnknownFolder(f"unknown label(s) {', '.join(sorted(unknown))} in {address}")
         now = self.clock.now()
         if at is not None and at > now:
             with self.lock:
-                heapq.heappush(self._scheduled, _Scheduled(at, next(self._seq), raw, targets))
+                heapq.heappush(self._scheduled, _Scheduled(at, next(self._seq), raw, targets, label_ids))
             return []
-        return self._deliver_now(raw, targets, at or now)
+        return self._deliver_now(raw, targets, at or now, label_ids)
 
-    def _deliver_now(self, raw: bytes, targets: tuple[str, ...], at: datetime) -> list[StoredMessage]:
+    def _deliver_now(
+        self, raw: bytes, targets: tuple[str, ...], at: datetime, given: tuple[str, ...] | None = None
+    ) -> list[StoredMessage]:
         h = parse_headers(raw)
         senders = {a.lower() for _, a in parse_address_list(h.from_)}
         named = {a.lower() for field in (h.to, h.cc, h.bcc) for _, a in parse_address_list(field)}
@@ -409,7 +423,7 @@ class Tenant:
             labels: tuple[str, ...] = ("INBOX", "UNREAD")
             if box.address in senders:  # mail to oneself is both sent and received, as in Gmail
                 labels = ("SENT", "INBOX", "UNREAD") if box.address in named else ("SENT",)
-            out.append(box.insert(raw, labels=labels, received_at=at))
+            out.append(box.insert(raw, labels=labels if given is None else given, received_at=at))
         return out
 
     def release_due(self) -> int:
@@ -420,7 +434,7 @@ class Tenant:
             while self._scheduled and self._scheduled[0].at <= now:
                 due.append(heapq.heappop(self._scheduled))
         for item in due:
-            self._deliver_now(item.raw, item.recipients, item.at)
+            self._deliver_now(item.raw, item.recipients, item.at, item.labels)
         return len(due)
 
     def _on_clock_advance(self, _now: datetime) -> None:

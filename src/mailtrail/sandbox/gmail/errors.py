@@ -32,6 +32,8 @@ _DEFAULTS = {
     500: ("global", "backendError", "Backend Error"),
     503: ("global", "backendError", "The service is currently unavailable."),
 }
+# A made-up Cloud project number: Google's quota errors name the consumer project.
+SANDBOX_PROJECT_NUMBER = "573948201634"
 UNAUTHENTICATED_MESSAGE = (
     "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other "
     "valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project."
@@ -74,12 +76,25 @@ class GmailError(Exception):
 def quota_error(exc: QuotaExceeded, user_rate_status: int = 403, now: datetime | None = None) -> GmailError:
     """The Gmail error for a quota rejection.
 
-    Google answers a per-user rate overrun either as the documented 403 ``userRateLimitExceeded`` or, as
-    clients commonly see today, 429 ``rateLimitExceeded`` "User-rate limit exceeded. Retry after <time>";
-    ``user_rate_status`` picks which. The project limit is 403 ``rateLimitExceeded``; concurrency is 429.
+    A per-minute limit with a name is the Service Usage 403 clients get from Google, e.g. (as reported in
+    https://github.com/mxngls/gmail-cleaner/issues/5 and https://github.com/GAM-team/got-your-back/issues/309):
+    "Quota exceeded for quota metric 'Queries' and limit 'Queries per minute per user' of service
+    'gmail.googleapis.com' for consumer 'project_number:N'.", reason ``rateLimitExceeded``, domain
+    ``usageLimits``. The per-second limit of the legacy profile is answered either as the documented 403
+    ``userRateLimitExceeded`` or, as clients also see, 429 ``rateLimitExceeded`` "User-rate limit exceeded.
+    Retry after <time>" (https://github.com/levz0r/gmail-tester/issues/23); ``user_rate_status`` picks which.
+    Concurrency is 429 "Too many concurrent requests for user", domain ``global``
+    (https://github.com/googleapis/google-api-dotnet-client/issues/1982). The project limit is 403
+    ``rateLimitExceeded`` (https://developers.google.com/gmail/api/reference/quota).
     """
     if exc.concurrent:
-        return GmailError(429, "Too many concurrent requests for user", "rateLimitExceeded", "usageLimits")
+        return GmailError(429, "Too many concurrent requests for user", "rateLimitExceeded", "global")
+    if exc.limit_name:
+        message = (
+            f"Quota exceeded for quota metric 'Queries' and limit '{exc.limit_name}' of service "
+            f"'gmail.googleapis.com' for consumer 'project_number:{SANDBOX_PROJECT_NUMBER}'."
+        )
+        return GmailError(403, message, "rateLimitExceeded", "usageLimits")
     if exc.reason == "userRateLimitExceeded" and user_rate_status == 429:
         until = (now or datetime.now(UTC)) + timedelta(seconds=exc.retry_after)
         stamp = until.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -17,8 +17,12 @@ def _oauth_error(exc: OAuthError) -> JSONResponse:
     return JSONResponse({"error": exc.code, "error_description": exc.description}, status_code=exc.status)
 
 
-def identity_router(tenant: Tenant, auth: GoogleAuth) -> APIRouter:
-    """Routes: ``/o/oauth2/v2/auth``, ``/token``, ``/revoke``, ``/oauth2/v3/certs``, OpenID configuration."""
+def identity_router(tenant: Tenant, auth: GoogleAuth, certs_path: str = "/oauth2/v1/certs") -> APIRouter:
+    """Routes: ``/o/oauth2/v2/auth``, ``/token``, ``/revoke``, the signing keys, OpenID configuration.
+
+    The keys are served as a JWK set at ``/oauth2/v3/certs`` and as ``{kid: X.509 PEM}`` at ``certs_path``
+    (Google's two formats; ``certs_path`` defaults to Google's ``/oauth2/v1/certs``).
+    """
     router = APIRouter()
 
     @router.get("/o/oauth2/v2/auth", response_class=HTMLResponse)
@@ -32,6 +36,8 @@ def identity_router(tenant: Tenant, auth: GoogleAuth) -> APIRouter:
         code_challenge: str = "",
         code_challenge_method: str = "plain",
         login_hint: str = "",
+        access_type: str = "online",
+        prompt: str = "",
     ) -> Response:
         """The consent page: pick a sandbox mailbox and approve."""
         if client_id not in auth.clients:
@@ -52,6 +58,8 @@ def identity_router(tenant: Tenant, auth: GoogleAuth) -> APIRouter:
             "state": state,
             "code_challenge": code_challenge,
             "code_challenge_method": code_challenge_method,
+            "access_type": access_type,
+            "prompt": prompt,
         }
         fields = "".join(
             f'<input type="hidden" name="{k}" value="{html.escape(v)}">' for k, v in hidden.items()
@@ -74,12 +82,21 @@ def identity_router(tenant: Tenant, auth: GoogleAuth) -> APIRouter:
         state: Annotated[str, Form()] = "",
         code_challenge: Annotated[str, Form()] = "",
         code_challenge_method: Annotated[str, Form()] = "plain",
+        access_type: Annotated[str, Form()] = "online",
+        prompt: Annotated[str, Form()] = "",
     ) -> Response:
         """The user clicked Allow: redirect back with a code."""
         try:
             tenant.mailbox(user)
             code = auth.issue_code(
-                client_id, user, scope, redirect_uri, code_challenge or None, code_challenge_method or "plain"
+                client_id,
+                user,
+                scope,
+                redirect_uri,
+                code_challenge or None,
+                code_challenge_method or "plain",
+                access_type=access_type or "online",
+                prompt=prompt,
             )
         except OAuthError as exc:
             return _oauth_error(exc)
@@ -126,7 +143,15 @@ def identity_router(tenant: Tenant, auth: GoogleAuth) -> APIRouter:
 
     @router.get("/oauth2/v3/certs")
     def certs() -> dict[str, Any]:
+        """The signing keys as a JWK set."""
         return auth.jwks()
+
+    if certs_path != "/oauth2/v3/certs":
+
+        @router.get(certs_path)
+        def x509_certs() -> dict[str, str]:
+            """The signing keys as X.509 certificates by key id (what google-auth verifies against)."""
+            return auth.x509_certs()
 
     @router.get("/.well-known/openid-configuration")
     def openid_configuration(request: Request) -> dict[str, Any]:

@@ -3,7 +3,14 @@
 Supports the authorization code grant with PKCE (S256 and plain), refresh tokens, revocation, and the JWT
 bearer grant a service account with domain-wide delegation uses (``sub`` = the user to act as), with keys that
 the sandbox issues as Google-format key files. Access tokens expire on the tenant clock, so tests can expire
-them by advancing a ManualClock. The same RSA key signs the OIDC tokens of push notifications (JWKS served).
+them by advancing a ManualClock. The same RSA key signs the OIDC tokens of push notifications (``signing``).
+
+Refresh tokens follow Google's rules (https://developers.google.com/identity/protocols/oauth2/web-server#offline):
+one comes only with ``access_type=offline``, and only the first time a user authorizes the client, unless the
+request says ``prompt=consent`` (or the earlier grant was revoked). An app left in the "Testing" publishing
+status gets refresh tokens that expire after 7 days (https://developers.google.com/identity/protocols/oauth2#expiration),
+unless it asked for no more than the user's name, email address and profile; ``refresh_token_lifetime``
+switches that on.
 """
 
 from __future__ import annotations
@@ -12,7 +19,6 @@ import base64
 import hashlib
 import secrets
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,8 +29,21 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from mailtrail.sandbox.clock import Clock
+from mailtrail.sandbox.gmail.signing import SigningKey, service_account_unique_id
 
 GMAIL_READONLY = "https://www.googleapis.com/auth/gmail.readonly"
+FULL_MAIL = "https://mail.google.com/"
+TESTING_REFRESH_LIFETIME = timedelta(days=7)
+# Scopes that keep a Testing app's refresh tokens from expiring: the user's name, email address and profile.
+_PROFILE_SCOPES = frozenset(
+    {
+        "openid",
+        "email",
+        "profile",
+        "https://www.googleapis.com/auth/userinfo.email",
+        "https://www.googleapis.com/auth/userinfo.profile",
+    }
+)
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 DEFAULT_CLIENT_ID = "sandbox-client.apps.googleusercontent.com"
 DEFAULT_CLIENT_SECRET = "sandbox-secret"  # noqa: S105 (a published sandbox value, not a secret)
@@ -64,6 +83,14 @@ class _Code:
     challenge: str | None
     method: str
     expires_at: datetime
+    offline: bool = False
+    consent: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _RefreshToken:
+    grant: Grant
+    issued_at: datetime
 
 
 def _rsa_key() -> rsa.RSAPrivateKey:
@@ -80,11 +107,6 @@ def _process_signing_key() -> rsa.RSAPrivateKey:
     return _PROCESS_KEY[0]
 
 
-def _b64url_uint(value: int) -> str:
-    raw = value.to_bytes((value.bit_length() + 7) // 8, "big")
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
 class GoogleAuth:
     """Clients, grants and tokens of the sandbox's Google identity endpoints; thread-safe."""
 
@@ -95,19 +117,21 @@ class GoogleAuth:
         token_lifetime: timedelta = timedelta(hours=1),
         own_key: bool = False,
         user_exists: Callable[[str], bool] | None = None,
+        refresh_token_lifetime: timedelta | None = None,
     ) -> None:
-        """``own_key``: a signing key of its own instead of the process's; ``user_exists`` checks ``sub``."""
+        """``own_key``: a signing key of its own instead of the process's; ``user_exists`` checks ``sub``;
+        ``refresh_token_lifetime``: refresh tokens expire (a "Testing" app: ``TESTING_REFRESH_LIFETIME``)."""
         self.clock = clock
         self.user_exists = user_exists
         self.token_lifetime = token_lifetime
+        self.refresh_token_lifetime = refresh_token_lifetime
         self._lock = threading.Lock()
-        self._key = _rsa_key() if own_key else _process_signing_key()
-        self.key_id = hashlib.sha1(  # noqa: S324 (a key id, not a security digest)
-            self._key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
-        ).hexdigest()
+        self.signing = SigningKey(_rsa_key() if own_key else _process_signing_key())
+        self.key_id = self.signing.key_id
         self.clients: dict[str, str | None] = {DEFAULT_CLIENT_ID: DEFAULT_CLIENT_SECRET}
         self._codes: dict[str, _Code] = {}
-        self._refresh: dict[str, Grant] = {}
+        self._refresh: dict[str, _RefreshToken] = {}
+        self._offline: set[tuple[str, str]] = set()  # (client, user) holding a live refresh token
         self._access: dict[str, AccessToken] = {}
         self._service_accounts: dict[str, tuple[str, Any]] = {}  # email -> (key id, public key)
         self.dev_token: str | None = None
@@ -143,16 +167,29 @@ class GoogleAuth:
             "private_key_id": key_id,
             "private_key": pem.decode(),
             "client_email": email,
-            "client_id": str(int.from_bytes(hashlib.sha256(email.encode()).digest()[:8], "big")),
+            "client_id": service_account_unique_id(email),
             "auth_uri": token_uri.rsplit("/", 1)[0] + "/o/oauth2/auth",
             "token_uri": token_uri,
         }
 
     # ---- authorization code ------------------------------------------------------------------------------
     def issue_code(
-        self, client_id: str, user: str, scope: str, redirect_uri: str, challenge: str | None, method: str
+        self,
+        client_id: str,
+        user: str,
+        scope: str,
+        redirect_uri: str,
+        challenge: str | None,
+        method: str,
+        *,
+        access_type: str = "online",
+        prompt: str = "",
     ) -> str:
-        """A one-time code for the consent the user just gave (valid ten minutes)."""
+        """A one-time code for the consent the user just gave (valid ten minutes).
+
+        ``access_type`` and ``prompt`` are the authorization request's: they decide whether exchanging the
+        code yields a refresh token.
+        """
         if client_id not in self.clients:
             raise OAuthError("invalid_client", f"unknown client_id {client_id!r}", 401)
         code = "4/" + secrets.token_urlsafe(32)
@@ -163,6 +200,8 @@ class GoogleAuth:
                 challenge,
                 method,
                 self.clock.now() + timedelta(minutes=10),
+                offline=access_type == "offline",
+                consent="consent" in prompt.split(),
             )
         return code
 
@@ -194,17 +233,24 @@ class GoogleAuth:
                 computed = verifier
             if not secrets.compare_digest(computed, entry.challenge):
                 raise OAuthError("invalid_grant", "Invalid code verifier.")
-        refresh = "1//" + secrets.token_urlsafe(40)
+        body = self._access_response(entry.grant)
+        pair = (entry.grant.client_id, entry.grant.user.lower())
         with self._lock:
-            self._refresh[refresh] = entry.grant
-        return {**self._access_response(entry.grant), "refresh_token": refresh}
+            # Offline access yields a refresh token the first time only, unless consent was asked for again.
+            if entry.offline and (pair not in self._offline or entry.consent):
+                refresh = "1//" + secrets.token_urlsafe(40)
+                self._refresh[refresh] = _RefreshToken(entry.grant, self.clock.now())
+                self._offline.add(pair)
+                body["refresh_token"] = refresh
+        return body
 
     def refresh(self, refresh_token: str, client_id: str, client_secret: str | None) -> dict[str, Any]:
-        """Token response for a refresh token; revoked or unknown -> ``invalid_grant``."""
+        """Token response for a refresh token; revoked, expired or unknown -> ``invalid_grant``."""
         with self._lock:
-            grant = self._refresh.get(refresh_token)
-        if grant is None or grant.revoked:
+            record = self._refresh.get(refresh_token)
+        if record is None or record.grant.revoked or self._expired(record):
             raise OAuthError("invalid_grant", "Token has been expired or revoked.")
+        grant = record.grant
         self._check_client(client_id, client_secret, pkce=False)
         if grant.client_id != client_id:
             raise OAuthError("unauthorized_client", "Unauthorized")
@@ -245,17 +291,23 @@ class GoogleAuth:
             raise OAuthError("invalid_grant", "Invalid email or User ID")
         return self._access_response(Grant(issuer, subject, scope))
 
+    def _expired(self, record: _RefreshToken) -> bool:
+        lifetime = self.refresh_token_lifetime
+        if lifetime is None or set(record.grant.scope.split()) <= _PROFILE_SCOPES:
+            return False
+        return self.clock.now() >= record.issued_at + lifetime
+
     def revoke(self, token: str) -> bool:
         """Revoke a refresh token (its grant) or an access token; False when the token is unknown."""
         with self._lock:
-            grant = self._refresh.get(token)
+            record = self._refresh.get(token)
+            access = self._access.pop(token, None) if record is None else None
+            grant = record.grant if record is not None else access.grant if access is not None else None
             if grant is not None:
                 grant.revoked = True
-                return True
-            access = self._access.pop(token, None)
-            if access is not None and access.grant is not None:
-                access.grant.revoked = True
-            return access is not None
+                # After a revocation the next offline authorization yields a refresh token again.
+                self._offline.discard((grant.client_id, grant.user.lower()))
+            return record is not None or access is not None
 
     def _access_response(self, grant: Grant) -> dict[str, Any]:
         token = "ya29." + secrets.token_urlsafe(40)
@@ -273,7 +325,8 @@ class GoogleAuth:
     def check(self, token: str) -> AccessToken | None:
         """The live access token, or None if unknown, expired or its grant was revoked."""
         if self.dev_token is not None and secrets.compare_digest(token, self.dev_token):
-            return AccessToken(token, "*", GMAIL_READONLY, self.clock.now() + self.token_lifetime)
+            # Full access: people and scripts drive the sandbox with it, writes included.
+            return AccessToken(token, "*", FULL_MAIL, self.clock.now() + self.token_lifetime)
         with self._lock:
             access = self._access.get(token)
         if access is None or access.expires_at <= self.clock.now():
@@ -285,21 +338,12 @@ class GoogleAuth:
     # ---- signing (push OIDC tokens) ----------------------------------------------------------------------
     def jwks(self) -> dict[str, Any]:
         """The public signing keys as a JWK set (``/oauth2/v3/certs``)."""
-        numbers = self._key.public_key().public_numbers()
-        key = {"kty": "RSA", "alg": "RS256", "use": "sig", "kid": self.key_id}
-        return {"keys": [{**key, "n": _b64url_uint(numbers.n), "e": _b64url_uint(numbers.e)}]}
+        return self.signing.jwks()
 
-    def sign_id_token(self, issuer: str, audience: str, email: str) -> str:
-        """An RS256 OIDC ID token like the one Pub/Sub push sends (real-time iat/exp, as verifiers expect)."""
-        now = int(time.time())
-        claims = {
-            "iss": issuer,
-            "aud": audience,
-            "azp": str(int.from_bytes(hashlib.sha256(email.encode()).digest()[:8], "big")),
-            "sub": str(int.from_bytes(hashlib.sha256(email.encode()).digest()[8:16], "big")),
-            "email": email,
-            "email_verified": True,
-            "iat": now,
-            "exp": now + 3600,
-        }
-        return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.key_id})
+    def x509_certs(self) -> dict[str, str]:
+        """The public signing keys as ``{kid: PEM certificate}`` (``/oauth2/v1/certs``)."""
+        return self.signing.x509_certs()
+
+    def sign_id_token(self, audience: str, email: str) -> str:
+        """An OIDC ID token like the one Pub/Sub push sends for service account ``email``."""
+        return self.signing.sign_id_token(audience, email)
