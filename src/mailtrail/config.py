@@ -23,6 +23,28 @@ class Settings(BaseSettings):
     # Without secret_keys: a file holding them (default: mailtrail.key beside a SQLite database).
     secret_key_file: Path | None = None
 
+    # Where this deployment is reached from outside: OAuth redirects and push notifications come back here.
+    public_url: str = "http://127.0.0.1:8000"
+
+    # Google. Production values by default; the sandbox (`mailtrail sandbox`) stands in with its own URLs.
+    gmail_api_url: str = "https://gmail.googleapis.com"
+    google_auth_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    google_token_url: str = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL, not a password
+    google_certs_url: str = "https://www.googleapis.com/oauth2/v3/certs"
+    # The OAuth client of this deployment (Google Cloud console, "OAuth client ID", type "Web application").
+    google_client_id: str = ""
+    google_client_secret: SecretStr | None = None
+    # Push: the Pub/Sub topic Gmail publishes to, and the service account the push subscription signs as.
+    google_pubsub_topic: str = ""
+    google_push_service_account: str = ""
+    # Gmail's per-user quota: "default" (6,000 units per minute, Cloud projects created from May 2026) or
+    # "legacy" (15,000 per minute and 250 per second, older projects).
+    gmail_quota: str = "default"
+
+    # Sync: each mailbox at least this often (push makes it sooner); how many at once in one process.
+    sync_poll_seconds: float = 300.0
+    sync_concurrency: int = 8
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -25,3 +25,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         config = alembic_config()
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+
+
+def ours(name: str | None, kind: str, _parent_names: object) -> bool:
+    """Alembic ``include_name``: the job queue's tables (procrastinate's, PostgreSQL only) are not models."""
+    return not (kind == "table" and name is not None and name.startswith("procrastinate_"))

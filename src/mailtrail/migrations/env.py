@@ -7,6 +7,7 @@ from sqlalchemy import Connection
 
 from mailtrail.config import get_settings
 from mailtrail.db import make_engine
+from mailtrail.migrate import ours
 from mailtrail.models import Base
 
 config = context.config
@@ -16,6 +17,7 @@ def run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
+        include_name=ours,
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():

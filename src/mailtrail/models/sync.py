@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailtrail.models.base import Base, Id, UTCDateTime, utcnow
@@ -86,7 +86,6 @@ class Mailbox(Base):
     watch_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Push registration details (Graph subscription ids and client states as JSON; Gmail's topic).
     watch_state: Mapped[str | None] = mapped_column(Text)
-    paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     disconnected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 

@@ -166,7 +166,6 @@ def upgrade() -> None:
             sa.Column("watch_expires_at", mailtrail.models.UTCDateTime(timezone=True), nullable=True)
         )
         batch_op.add_column(sa.Column("watch_state", sa.Text(), nullable=True))
-        batch_op.add_column(sa.Column("paused", sa.Boolean(), server_default=sa.false(), nullable=False))
         batch_op.add_column(
             sa.Column("disconnected_at", mailtrail.models.UTCDateTime(timezone=True), nullable=True)
         )
@@ -198,7 +197,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_mailboxes_sync_due_at")
         batch_op.drop_index(batch_op.f("ix_mailboxes_credential_id"))
         batch_op.drop_column("disconnected_at")
-        batch_op.drop_column("paused")
         batch_op.drop_column("watch_state")
         batch_op.drop_column("watch_expires_at")
         batch_op.drop_column("backlog")
