@@ -77,6 +77,20 @@ class GraphServer:
         response.raise_for_status()
         return str(response.json()["access_token"])
 
+    def token_for(self, client_id: str, *permissions: str) -> str:
+        """An app-only token of a newly registered app whose admin-consented roles are ``permissions``."""
+        self.sandbox.identity.register_app(client_id, "its-secret", app_permissions=frozenset(permissions))
+        with self.client() as client:
+            response = self.request_token(
+                client,
+                grant_type="client_credentials",
+                client_id=client_id,
+                client_secret="its-secret",
+                scope="https://graph.microsoft.com/.default",
+            )
+        response.raise_for_status()
+        return str(response.json()["access_token"])
+
 
 @pytest.fixture(scope="session")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> LoopbackCertificate:

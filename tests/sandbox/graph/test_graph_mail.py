@@ -79,7 +79,9 @@ def test_message_fields_and_headers_only_when_selected(graph: GraphServer) -> No
         assert [r["emailAddress"]["address"] for r in msg["toRecipients"]] == [ADA, BOB]
         assert msg["isDraft"] is False
         assert msg["isRead"] is False
-        assert msg["body"] == {"contentType": "text", "content": "Hello from the customer.\n"}
+        # Without Prefer: outlook.body-content-type, Graph serves the body as HTML (plain text converted).
+        assert msg["body"]["contentType"] == "html"
+        assert "Hello from the customer." in msg["body"]["content"]
         assert msg["receivedDateTime"].endswith("Z")
         assert msg["internetMessageId"].startswith("<")
 
@@ -258,3 +260,27 @@ def test_users_are_listed_for_apps_with_directory_permission(graph: GraphServer)
     assert set(one) == {"@odata.context", "id", "displayName", "mail"}
     assert denied.status_code == 403
     assert denied.json()["error"]["code"] == "Authorization_RequestDenied"
+
+
+def test_plain_text_message_comes_as_html_unless_text_is_preferred(graph: GraphServer) -> None:
+    graph.tenant.deliver(make_raw("Quote", body="Price < 5 & more\nSecond line"), [ADA])
+    as_text = {"Prefer": 'outlook.body-content-type="text"'}
+    delta = f"/v1.0/users/{ADA}/mailFolders/inbox/messages/delta?$select=body"
+
+    with graph.client(graph.app_token()) as client:
+        default = client.get(f"/v1.0/users/{ADA}/messages")
+        preferred = client.get(f"/v1.0/users/{ADA}/messages", headers=as_text)
+        delta_page = client.get(delta, headers=as_text)
+
+    html_body = default.json()["value"][0]["body"]
+    assert html_body["contentType"] == "html"
+    assert html_body["content"].startswith("<html>")
+    assert "Price &lt; 5 &amp; more<br>" in html_body["content"]
+    assert "Preference-Applied" not in default.headers
+    assert preferred.json()["value"][0]["body"] == {
+        "contentType": "text",
+        "content": "Price < 5 & more\nSecond line\n",
+    }
+    assert preferred.headers["Preference-Applied"] == 'outlook.body-content-type="text"'
+    assert delta_page.json()["value"][0]["body"]["contentType"] == "text"
+    assert delta_page.headers["Preference-Applied"] == 'outlook.body-content-type="text"'

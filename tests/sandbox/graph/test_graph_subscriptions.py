@@ -119,8 +119,8 @@ def test_renew_then_delete(graph: GraphServer, webhook: Webhook) -> None:
 
 def test_expired_subscription_stops_notifying(graph: GraphServer, webhook: Webhook) -> None:
     with graph.client(graph.app_token()) as client:
-        subscribe(graph, client, webhook, minutes=30, lifecycle=False)
-    graph.clock.advance(minutes=31)
+        subscribe(graph, client, webhook, minutes=50, lifecycle=False)
+    graph.clock.advance(minutes=51)
     graph.tenant.deliver(make_raw("Too late"), [ADA])
     assert graph.sandbox.hub.wait_idle()
     assert webhook.items() == []
@@ -141,18 +141,74 @@ def test_lifecycle_notifications(graph: GraphServer, webhook: Webhook) -> None:
     assert hub.get(sub["id"]) is None
 
 
-def test_undeliverable_notifications_are_reported_as_missed(graph: GraphServer, webhook: Webhook) -> None:
+def attempts_at(graph: GraphServer) -> int:
+    """How many times the sender has tried the change notification so far (every one answered 500)."""
+    assert graph.sandbox.hub.wait_idle()
+    return sum(1 for e in graph.sandbox.hub.log.errors if e.endswith("/notify: HTTP 500"))
+
+
+def test_undeliverable_notification_is_retried_for_4_hours_then_reported_missed(
+    graph: GraphServer, webhook: Webhook
+) -> None:
     with graph.client(graph.app_token()) as client:
-        sub = subscribe(graph, client, webhook).json()
+        sub = subscribe(graph, client, webhook, minutes=600).json()
     webhook.mode = "down"  # change notifications fail, the lifecycle endpoint still answers
     graph.tenant.deliver(make_raw("Lost"), [ADA])
-    assert graph.sandbox.hub.wait_idle()
+    hub = graph.sandbox.hub
+    assert attempts_at(graph) == 1
 
-    assert graph.sandbox.hub.log.failed == 1
+    # Exponential backoff on the sandbox clock: 1, 2, 4 ... minutes after each failure.
+    graph.clock.advance(seconds=59)
+    assert attempts_at(graph) == 1
+    graph.clock.advance(seconds=1)  # 1 minute after the first attempt
+    assert attempts_at(graph) == 2
+    for expected_attempts, wait in enumerate((2, 4, 8, 16, 32, 64), start=3):
+        graph.clock.advance(minutes=wait)
+        assert attempts_at(graph) == expected_attempts
+    assert hub.log.failed == 0
+    assert not [i for i in webhook.items() if i.get("lifecycleEvent") == "missed"]
+
+    graph.clock.advance(
+        minutes=240 - 127
+    )  # 127 minutes so far; the last attempt comes 4 hours after the first
+    assert attempts_at(graph) == 9
+    assert hub.log.failed == 1
+    assert hub.sender.pending_retries == 0
     missed = [i for i in webhook.items() if i.get("lifecycleEvent") == "missed"]
     assert len(missed) == 1
     assert missed[0]["subscriptionId"] == sub["id"]
     assert missed[0]["resource"] == sub["resource"]
+
+
+def test_notification_is_delivered_once_the_endpoint_recovers(graph: GraphServer, webhook: Webhook) -> None:
+    with graph.client(graph.app_token()) as client:
+        subscribe(graph, client, webhook, lifecycle=False)
+    webhook.mode = "down"
+    graph.tenant.deliver(make_raw("Late but there"), [ADA])
+    assert attempts_at(graph) == 1
+    webhook.mode = "echo"
+    graph.clock.advance(minutes=1)
+    assert graph.sandbox.hub.wait_idle()
+
+    items = webhook.items()
+    assert [i["changeType"] for i in items] == ["created"]
+    assert graph.sandbox.hub.log.sent == 1
+    assert graph.sandbox.hub.log.retried == 1
+    assert graph.sandbox.hub.sender.pending_retries == 0
+
+
+def test_expiration_under_45_minutes_is_raised_to_45(graph: GraphServer, webhook: Webhook) -> None:
+    with graph.client(graph.app_token()) as client:
+        created = subscribe(graph, client, webhook, minutes=10, lifecycle=False)
+        sub = created.json()
+        soon = graph_time(graph.clock.now() + timedelta(minutes=5))
+        renewed = client.patch(f"/v1.0/subscriptions/{sub['id']}", json={"expirationDateTime": soon})
+
+    in_45 = graph.clock.now() + timedelta(minutes=45)
+    assert created.status_code == 201  # not an error: Graph raises the expiration instead
+    assert sub["expirationDateTime"].startswith(in_45.strftime("%Y-%m-%dT%H:%M:%S"))
+    assert renewed.status_code == 200
+    assert renewed.json()["expirationDateTime"].startswith(in_45.strftime("%Y-%m-%dT%H:%M:%S"))
 
 
 def test_duplicated_and_reordered_notifications(graph: GraphServer, webhook: Webhook) -> None:

@@ -23,6 +23,22 @@ CATALOGUE: dict[int, tuple[int, str, str]] = {
         "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user "
         "might have changed or reset their password.",
     ),
+    # Conditional Access asks for MFA (50076) or MFA registration (50079): a refresh cannot satisfy it, so the
+    # token endpoint answers interaction_required, which the v2.0 auth code flow documents for /token ("The
+    # request requires user interaction. For example, another authentication step is required."):
+    # https://learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow#error-codes-for-token-endpoint-errors
+    50076: (
+        400,
+        "interaction_required",
+        "Due to a configuration change made by your administrator, or because you moved to a new location, "
+        "you must use multi-factor authentication to access '{resource}'.",
+    ),
+    50079: (
+        400,
+        "interaction_required",
+        "Due to a configuration change made by your administrator, or because you moved to a new location, "
+        "you must enroll in multi-factor authentication to access '{resource}'.",
+    ),
     54005: (
         400,
         "invalid_grant",
@@ -32,7 +48,8 @@ CATALOGUE: dict[int, tuple[int, str, str]] = {
     65001: (
         400,
         "invalid_grant",
-        "The user or administrator has not consented to use the application with ID '{client_id}'.",
+        "The user or administrator has not consented to use the application with ID '{client_id}'. Send an "
+        "interactive authorization request for this user and resource.",
     ),
     70003: (400, "unsupported_grant_type", "The app requested an unsupported grant type."),
     70008: (
@@ -94,6 +111,10 @@ CATALOGUE: dict[int, tuple[int, str, str]] = {
     ),
     9002313: (400, "invalid_grant", "Invalid request. Request is malformed or invalid."),
 }
+
+
+# Codes a refresh can be made to fail with until the user signs in again (``require_interaction``).
+INTERACTION_CODES = frozenset({50076, 50079, 65001})
 
 
 def aad(code: int, **values: object) -> AadError:

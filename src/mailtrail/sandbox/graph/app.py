@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator, MutableMapping
+from collections.abc import AsyncIterator, Iterable, MutableMapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -25,9 +25,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mailtrail.sandbox.control import control_router
 from mailtrail.sandbox.faults import Fault, FaultMiddleware, FaultPlan
-from mailtrail.sandbox.graph.access import sync_directory
+from mailtrail.sandbox.graph.access import AccessPolicies, ApplicationAccessPolicy, sync_directory
 from mailtrail.sandbox.graph.batch import batch_router
+from mailtrail.sandbox.graph.control_routes import graph_control_router
 from mailtrail.sandbox.graph.delta import DeltaTracker, SyncStateNotFound
+from mailtrail.sandbox.graph.delta_routes import delta_router
 from mailtrail.sandbox.graph.errors import (
     AadError,
     GraphError,
@@ -38,6 +40,7 @@ from mailtrail.sandbox.graph.errors import (
 from mailtrail.sandbox.graph.identity import IdentityPlatform
 from mailtrail.sandbox.graph.identity_routes import identity_router
 from mailtrail.sandbox.graph.mail_routes import mail_router
+from mailtrail.sandbox.graph.mail_writes import write_router
 from mailtrail.sandbox.graph.state import GraphSandbox
 from mailtrail.sandbox.graph.subscription_routes import subscription_router
 from mailtrail.sandbox.graph.subscriptions import SubscriptionHub
@@ -90,6 +93,10 @@ def _json(
 
 
 def _render_quota(exceeded: QuotaExceeded) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    # Outlook's 429 body, code ApplicationThrottled, e.g. "Application is over its MailboxConcurrency limit."
+    # (https://learn.microsoft.com/en-us/answers/questions/1660054/
+    # send-4-reqeusts-at-the-same-time-but-still-get-app; the limits:
+    # https://learn.microsoft.com/graph/throttling-limits#outlook-service-limits).
     limit = "MailboxConcurrency" if exceeded.concurrent else "ApplicationRequestRate"
     body = graph_error_body("ApplicationThrottled", f"Application is over its {limit} limit.")
     return _json(429, body, {"Retry-After": exceeded.retry_after_header})
@@ -127,12 +134,14 @@ def create_graph_app(
     dev_token: str | None = None,
     tenant_id: str = DEFAULT_TENANT_ID,
     delta_horizon: timedelta | None = timedelta(days=7),
+    access_policies: Iterable[ApplicationAccessPolicy] = (),
 ) -> FastAPI:
     """A Graph v1.0 mail + identity platform app over ``tenant``; ``app.state.sandbox`` is its GraphSandbox.
 
     The sandbox app (``SANDBOX_CLIENT_ID``/``SANDBOX_CLIENT_SECRET``, Mail.Read and User.Read.All) is
     registered unless an ``identity`` is given; ``dev_token`` is accepted as an app-only bearer token for
-    every mailbox.
+    every mailbox (Mail.ReadWrite). ``access_policies`` are Exchange application access policies in force
+    from the start (more can be added through ``app.state.sandbox.policies`` or the control routes).
     """
     if identity is None:
         identity = IdentityPlatform(tenant_id, tenant.clock.seconds)
@@ -144,7 +153,8 @@ def create_graph_app(
     faults = faults or FaultPlan()
     limiter = QuotaLimiter(quota, tenant.clock)
     hub = SubscriptionHub(tenant, tenant.clock, identity.tenant_id, faults)
-    graph = GraphSandbox(tenant, identity, limiter, faults, DeltaTracker(tenant.clock, delta_horizon), hub)
+    delta = DeltaTracker(tenant.clock, delta_horizon)
+    graph = GraphSandbox(tenant, identity, limiter, faults, delta, hub, AccessPolicies(access_policies))
     sync_directory(identity, tenant)
 
     @asynccontextmanager
@@ -160,8 +170,11 @@ def create_graph_app(
     app.include_router(batch_router(lambda: app))
     app.include_router(subscription_router(graph, hub))
     app.include_router(control_router(faults, limiter))  # /sandbox/quota and /sandbox/faults (shared core)
+    app.include_router(graph_control_router(graph))  # /sandbox/graph/...
     app.include_router(user_router(graph))
+    app.include_router(delta_router(graph))  # before the read routes, which would take "delta" for an id
     app.include_router(mail_router(graph))
+    app.include_router(write_router(graph))
 
     @app.exception_handler(GraphError)
     async def graph_error(request: Request, error: GraphError) -> Response:
@@ -223,6 +236,8 @@ def _quota_key(graph: GraphSandbox, scope: MutableMapping[str, Any]) -> tuple[st
     if found is None:
         return None
     operation = (
-        parts[-1] if parts[-1] in ("delta", "$value", "messages", "mailFolders", "childFolders") else "get"
+        parts[-1]
+        if parts[-1] in ("delta", "$value", "messages", "mailFolders", "childFolders", "move")
+        else "get"
     )
     return f"{app_id}/{found.user_principal_name}", 1, operation

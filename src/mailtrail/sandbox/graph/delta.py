@@ -1,11 +1,20 @@
-"""Delta query on the messages of one mail folder: rounds of pages, sync states, expiry.
+"""Delta query on the messages of one mail folder: rounds of pages, sync states, generations, expiry.
 
-Like Exchange, the sync state lives on the server and the token only names it. A round is fixed when it
-starts (the pages are a snapshot of what changed); each ``$skiptoken`` names a round and an offset, so a page
-can be fetched again after a dropped connection. The last page carries a ``$deltatoken`` naming the folder's
-state at the start of the round. A delta token answers 410 ``syncStateNotFound`` once it is older than the
-horizon, once the store's change log no longer reaches back to it, or once it falls out of the token cache
-(Outlook documents no fixed lifetime: "dependent on the size of the internal delta token cache").
+Like Exchange, the sync state lives on the server and a token only names it. A *chain* starts with a
+request that carries no token and goes on through every nextLink and deltaLink that follows. Each page served
+gives the chain a new *generation*, and the link on that page names it. Outlook keeps only the newest
+generations of a chain: an older nextLink or deltaLink answers 410 ``SyncStateNotFound`` "The sync state
+generation is not found; generation=518;[highest=523][523][521][522]." (as Outlook sends it:
+microsoftgraph/microsoft-graph-docs#2162, #2350, #2877). The sandbox keeps the three newest, the number those
+messages show. So the page just fetched can be fetched again after a dropped connection, but going back
+further, or resuming from a deltaLink after later links were handed out, needs a full sync.
+
+A round is fixed when it starts (its pages are a snapshot of what changed). A delta token also answers 410
+once older than the horizon, once the store's change log no longer reaches back to it, or once its chain
+falls out of the token cache ("dependent on the size of the internal delta token cache":
+https://learn.microsoft.com/graph/delta-query-overview#token-duration). With ``$filter`` a round returns at
+most 5,000 messages ("Applying $filter in a delta query returns only up to 5,000 messages":
+https://learn.microsoft.com/graph/delta-query-messages#use-query-parameters-in-a-delta-query-for-messages).
 
 Removed entries: ``deleted`` when the message is gone from the mailbox for good, ``changed`` when it still
 exists elsewhere (moved out, e.g. to Deleted Items, from where it can be restored), per the delta overview.
@@ -16,7 +25,7 @@ from __future__ import annotations
 import secrets
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -27,11 +36,13 @@ from mailtrail.sandbox.store import Mailbox, StoredMessage
 EntryKind = Literal["upsert", "deleted", "changed"]
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 1000
+KEPT_GENERATIONS = 3
+MAX_FILTERED = 5_000
 
 
 @dataclass(frozen=True)
 class DeltaOptions:
-    """Query options fixed by the first request of a round and carried by its tokens."""
+    """Query options fixed by the first request of a chain and carried by its tokens."""
 
     select: frozenset[str] | None = None
     change_type: str | None = None  # created, updated or deleted
@@ -50,21 +61,55 @@ class DeltaOptions:
 
 @dataclass(frozen=True)
 class _SyncState:
-    mailbox: str
-    folder_id: str
     history_id: int
     members: frozenset[str]
-    options: DeltaOptions
     created_at: datetime
 
 
 @dataclass(frozen=True)
 class _Round:
+    entries: tuple[tuple[str, EntryKind], ...]
+    end: _SyncState  # what the deltaLink of the last page resumes from
+
+
+@dataclass(frozen=True)
+class _Position:
+    """Where a generation points: a page of a round, or (``round`` None) the sync state a deltaLink names."""
+
+    round: _Round | None
+    offset: int
+    state: _SyncState | None
+
+
+@dataclass
+class _Chain:
+    id: str
     mailbox: str
     folder_id: str
-    entries: tuple[tuple[str, EntryKind], ...]
     options: DeltaOptions
-    end_state: str  # the delta token handed out on the last page
+    highest: int = 0
+    kept: OrderedDict[int, _Position] = field(default_factory=OrderedDict)
+
+    def issue(self, position: _Position) -> str:
+        self.highest += 1
+        self.kept[self.highest] = position
+        while len(self.kept) > KEPT_GENERATIONS:
+            self.kept.popitem(last=False)
+        return f"{self.id}.{self.highest}"
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A request resolved to a round of a chain and an offset in it; ``page`` serves it."""
+
+    chain: _Chain
+    round: _Round
+    offset: int
+
+    @property
+    def options(self) -> DeltaOptions:
+        """The query options of the chain (fixed by its first request)."""
+        return self.chain.options
 
 
 @dataclass(frozen=True)
@@ -78,49 +123,51 @@ class DeltaPage:
 
 
 class SyncStateNotFound(GraphError):
-    """The delta token is unknown or expired: the client must start over (410 Gone)."""
+    """The token's sync state is gone: the client must start over (410 Gone)."""
 
-    def __init__(self) -> None:
-        super().__init__(
-            410,
-            "syncStateNotFound",
-            "The sync state generation is not found. The delta token is expired and data must be "
-            "synchronized again.",
-        )
+    def __init__(self, generation: int | None = None, highest: int = 0, kept: tuple[int, ...] = ()) -> None:
+        message = "The sync state generation is not found"
+        if generation is not None:
+            others = "".join(f"[{g}]" for g in sorted(kept))
+            message += f"; generation={generation};[highest={highest}]{others}"
+        super().__init__(410, "SyncStateNotFound", message + ".")
 
 
 class DeltaTracker:
-    """Sync states and rounds of every folder of a tenant; thread-safe."""
+    """The delta chains of every folder of a tenant; thread-safe."""
 
     def __init__(self, clock: Clock, horizon: timedelta | None = timedelta(days=7), capacity: int = 10_000):
         self.clock = clock
         self.horizon = horizon
         self.capacity = capacity
         self._lock = threading.Lock()
-        self._states: OrderedDict[str, _SyncState] = OrderedDict()
-        self._rounds: OrderedDict[str, _Round] = OrderedDict()
+        self._chains: OrderedDict[str, _Chain] = OrderedDict()
 
-    def start(self, box: Mailbox, folder_id: str, options: DeltaOptions) -> str:
-        """Begin a full round (no token): every message now in the folder; returns the first skip token."""
+    def start(self, box: Mailbox, folder_id: str, options: DeltaOptions) -> Cursor:
+        """A new chain whose first round holds every message now in the folder."""
         history_id = box.history_id  # read before listing: a racing change is then replayed, never lost
         members = [m for m in box.messages() if m.folder_id == folder_id and options.keeps(m)]
-        upsert: EntryKind = "upsert"
         entries: tuple[tuple[str, EntryKind], ...] = ()
         if options.change_type not in ("updated", "deleted"):
-            entries = tuple((m.id, upsert) for m in members)
-        return self._new_round(box, folder_id, entries, options, frozenset(m.id for m in members), history_id)
-
-    def resume(self, box: Mailbox, folder_id: str, delta_token: str) -> str:
-        """Begin an incremental round from a delta token; raises SyncStateNotFound when it expired."""
+            entries = tuple((m.id, "upsert") for m in members)
+        chain = _Chain(_new_id(), box.address, folder_id, options)
         with self._lock:
-            state = self._states.get(delta_token)
-        if state is None or state.mailbox != box.address or state.folder_id != folder_id:
+            self._chains[chain.id] = chain
+            while len(self._chains) > self.capacity:
+                self._chains.popitem(last=False)
+        return Cursor(chain, self._round(entries, options, members, history_id), 0)
+
+    def resume(self, box: Mailbox, folder_id: str, delta_token: str) -> Cursor:
+        """The next round of a chain, from a deltaLink's token; SyncStateNotFound when it is gone."""
+        chain, position = self._lookup(box, folder_id, delta_token)
+        state = position.state
+        if state is None:  # a nextLink's token passed as a $deltatoken
             raise SyncStateNotFound()
         if self.horizon is not None and self.clock.now() - state.created_at > self.horizon:
             raise SyncStateNotFound()
         if state.history_id < box.oldest_history_id:
             raise SyncStateNotFound()
-        options = state.options
+        options = chain.options
         history_id = box.history_id
         now = {m.id: m for m in box.messages() if m.folder_id == folder_id and options.keeps(m)}
         entries: list[tuple[str, EntryKind]] = []
@@ -134,52 +181,68 @@ class DeltaTracker:
         if options.change_type in (None, "deleted"):
             for msg_id in sorted(state.members - now.keys()):
                 entries.append((msg_id, "changed" if _exists(box, msg_id) else "deleted"))
-        return self._new_round(box, folder_id, tuple(entries), options, frozenset(now), history_id)
+        return Cursor(chain, self._round(tuple(entries), options, list(now.values()), history_id), 0)
 
-    def page(self, box: Mailbox, folder_id: str, skip_token: str, page_size: int) -> DeltaPage:
-        """The page a skip token names."""
-        round_id, _, offset_text = skip_token.partition(".")
-        with self._lock:
-            found = self._rounds.get(round_id)
-        if found is None or found.mailbox != box.address or found.folder_id != folder_id:
+    def skip(self, box: Mailbox, folder_id: str, skip_token: str) -> Cursor:
+        """The page a nextLink's token names; SyncStateNotFound once that generation is gone."""
+        chain, position = self._lookup(box, folder_id, skip_token)
+        if position.round is None:  # a deltaLink's token passed as a $skiptoken
             raise SyncStateNotFound()
-        try:
-            offset = int(offset_text)
-        except ValueError:
-            raise GraphError(400, "ErrorInvalidUrlQuery", "The $skiptoken value is not valid.") from None
-        chunk = found.entries[offset : offset + page_size]
-        if offset + page_size < len(found.entries):
-            return DeltaPage(chunk, found.options, f"{round_id}.{offset + page_size}", None)
-        return DeltaPage(chunk, found.options, None, found.end_state)
+        return Cursor(chain, position.round, position.offset)
 
-    def _new_round(
-        self,
-        box: Mailbox,
-        folder_id: str,
-        entries: tuple[tuple[str, EntryKind], ...],
-        options: DeltaOptions,
-        members: frozenset[str],
-        history_id: int,
-    ) -> str:
-        # The end state records the folder as this round saw it; changes after this point belong to the
-        # next round (a change racing the round may be replayed, which Graph also allows).
-        state = _SyncState(box.address, folder_id, history_id, members, options, self.clock.now())
-        state_token = secrets.token_urlsafe(24)
-        round_id = secrets.token_urlsafe(18).replace(".", "_")
+    def page(self, cursor: Cursor, page_size: int) -> DeltaPage:
+        """Serve a page; the link it carries is a new generation of the chain."""
+        chunk = cursor.round.entries[cursor.offset : cursor.offset + page_size]
+        more = cursor.offset + page_size < len(cursor.round.entries)
         with self._lock:
-            self._states[state_token] = state
-            self._rounds[round_id] = _Round(box.address, folder_id, entries, options, state_token)
-            while len(self._states) > self.capacity:
-                self._states.popitem(last=False)
-            while len(self._rounds) > self.capacity:
-                self._rounds.popitem(last=False)
-        return f"{round_id}.0"
+            if more:
+                token = cursor.chain.issue(_Position(cursor.round, cursor.offset + page_size, None))
+            else:
+                token = cursor.chain.issue(_Position(None, 0, cursor.round.end))
+            if cursor.chain.id in self._chains:
+                self._chains.move_to_end(cursor.chain.id)
+        if more:
+            return DeltaPage(chunk, cursor.options, token, None)
+        return DeltaPage(chunk, cursor.options, None, token)
 
     def forget_all(self) -> None:
-        """Drop every sync state (each delta token then answers 410), as a mailbox migration would."""
+        """Drop every sync state (each token then answers 410), as a mailbox migration would."""
         with self._lock:
-            self._states.clear()
-            self._rounds.clear()
+            self._chains.clear()
+
+    def _round(
+        self,
+        entries: tuple[tuple[str, EntryKind], ...],
+        options: DeltaOptions,
+        members: list[StoredMessage],
+        history_id: int,
+    ) -> _Round:
+        # Every matching message joins the sync state, including those past the 5,000 a filtered round
+        # returns: the server considers them synced, so the client never learns of them unless they change.
+        if options.received_at is not None:
+            entries = entries[:MAX_FILTERED]
+        end = _SyncState(history_id, frozenset(m.id for m in members), self.clock.now())
+        return _Round(entries, end)
+
+    def _lookup(self, box: Mailbox, folder_id: str, token: str) -> tuple[_Chain, _Position]:
+        chain_id, _, generation_text = token.rpartition(".")
+        try:
+            generation: int | None = int(generation_text)
+        except ValueError:
+            generation = None
+        with self._lock:
+            chain = self._chains.get(chain_id)
+            if chain is None or chain.mailbox != box.address or chain.folder_id != folder_id:
+                raise SyncStateNotFound()
+            position = chain.kept.get(generation) if generation is not None else None
+            if position is None:
+                raise SyncStateNotFound(generation, chain.highest, tuple(chain.kept))
+            self._chains.move_to_end(chain.id)
+            return chain, position
+
+
+def _new_id() -> str:
+    return secrets.token_urlsafe(18).replace(".", "_")
 
 
 def _exists(box: Mailbox, msg_id: str) -> bool:

@@ -9,20 +9,18 @@ published in its JWKS. Time comes from the sandbox clock so tests can make token
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import json
 import secrets
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from mailtrail.sandbox.graph.aadsts import aad
+from mailtrail.sandbox.graph.aadsts import INTERACTION_CODES, aad
 from mailtrail.sandbox.graph.bearer import (
     GRAPH_APP_ID,
     GRAPH_RESOURCE,
@@ -30,67 +28,32 @@ from mailtrail.sandbox.graph.bearer import (
     decode_access_token,
     unauthenticated,
 )
+from mailtrail.sandbox.graph.directory import (
+    AccessGrant,
+    AppRegistration,
+    DirectoryUser,
+    PendingCode,
+    RefreshGrant,
+    pkce_matches,
+    process_signing_key,
+    redirect_matches,
+)
+
+# Re-exported: these lived here before directory.py was split out, and other modules import them from here.
+__all__ = [
+    "DELEGATED_PERMISSIONS",
+    "MAIL_READ_PERMISSIONS",
+    "OIDC_SCOPES",
+    "AccessGrant",
+    "AppRegistration",
+    "DirectoryUser",
+    "IdentityPlatform",
+]
 
 OIDC_SCOPES = frozenset({"openid", "profile", "email", "offline_access"})
 # Delegated Graph permissions the sandbox knows; an app asking for anything else gets AADSTS70011.
 DELEGATED_PERMISSIONS = frozenset({"Mail.Read", "Mail.ReadBasic", "Mail.ReadWrite", "User.Read"})
 MAIL_READ_PERMISSIONS = frozenset({"Mail.Read", "Mail.ReadWrite", "Mail.ReadBasic.All", "Mail.ReadBasic"})
-
-
-@dataclass
-class AppRegistration:
-    """An app registered in the tenant; ``app_permissions`` are the admin-consented application roles."""
-
-    client_id: str
-    client_secret: str | None
-    redirect_uris: tuple[str, ...] = ()
-    app_permissions: frozenset[str] = frozenset({"Mail.Read"})
-
-
-@dataclass(frozen=True)
-class DirectoryUser:
-    """A user of the tenant (the owner of one mailbox)."""
-
-    object_id: str
-    user_principal_name: str
-    display_name: str
-
-
-@dataclass(frozen=True)
-class AccessGrant:
-    """What a verified access token allows."""
-
-    app_id: str
-    roles: frozenset[str]
-    scopes: frozenset[str]
-    user: DirectoryUser | None
-    expires_at: float
-
-    @property
-    def app_only(self) -> bool:
-        return self.user is None
-
-
-@dataclass
-class _PendingCode:
-    client_id: str
-    user: DirectoryUser
-    redirect_uri: str
-    scopes: tuple[str, ...]
-    code_challenge: str | None
-    code_challenge_method: str
-    nonce: str | None
-    expires_at: float
-    redeemed: bool = False
-
-
-@dataclass
-class _RefreshGrant:
-    client_id: str
-    user: DirectoryUser
-    scopes: tuple[str, ...]
-    expires_at: float
-    revoked: bool = False
 
 
 @dataclass
@@ -105,13 +68,13 @@ class IdentityPlatform:
     dev_token: str | None = None
     apps: dict[str, AppRegistration] = field(default_factory=dict)
     users: dict[str, DirectoryUser] = field(default_factory=dict)
-    _codes: dict[str, _PendingCode] = field(default_factory=dict)
-    _refresh: dict[str, _RefreshGrant] = field(default_factory=dict)
+    _codes: dict[str, PendingCode] = field(default_factory=dict)
+    _refresh: dict[str, RefreshGrant] = field(default_factory=dict)
 
     signing_key: rsa.RSAPrivateKey | None = None
 
     def __post_init__(self) -> None:
-        self._key = self.signing_key or _process_signing_key()
+        self._key = self.signing_key or process_signing_key()
         public = self._key.public_key().public_numbers()
         self.key_id = hashlib.sha256(f"{public.n}:{self.tenant_id}".encode()).hexdigest()[:27]
 
@@ -149,6 +112,20 @@ class IdentityPlatform:
             if grant.user == user:
                 grant.revoked = True
 
+    def require_interaction(self, user: DirectoryUser, aadsts: int = 50076) -> int:
+        """Make every refresh token the user holds now answer ``aadsts`` until the user signs in again.
+
+        Models a Conditional Access change (MFA now required: 50076, MFA registration: 50079) or withdrawn
+        consent (65001): the refresh fails, and only a new interactive sign-in (authorize + code) yields
+        tokens that work. Returns how many refresh tokens were affected.
+        """
+        if aadsts not in INTERACTION_CODES:
+            raise ValueError(f"AADSTS{aadsts} is not an interaction error ({sorted(INTERACTION_CODES)})")
+        affected = [g for g in self._refresh.values() if g.user == user and not g.revoked]
+        for grant in affected:
+            grant.interaction = aadsts
+        return len(affected)
+
     # --- discovery ---------------------------------------------------------------------------------------
     def issuer(self, base_url: str) -> str:
         return f"{base_url}/{self.tenant_id}/v2.0"
@@ -165,7 +142,7 @@ class IdentityPlatform:
         app = self.apps.get(client_id)
         if app is None:
             raise aad(700016, client_id=client_id, tenant=self.tenant_id)
-        if not any(_redirect_matches(redirect_uri, registered) for registered in app.redirect_uris):
+        if not any(redirect_matches(redirect_uri, registered) for registered in app.redirect_uris):
             raise aad(50011, redirect_uri=redirect_uri, client_id=client_id)
         return app
 
@@ -184,7 +161,7 @@ class IdentityPlatform:
         if code_challenge_method not in ("plain", "S256"):
             raise aad(501491)
         code = "0.A" + secrets.token_urlsafe(48)
-        self._codes[code] = _PendingCode(
+        self._codes[code] = PendingCode(
             app.client_id,
             user,
             redirect_uri,
@@ -280,7 +257,7 @@ class IdentityPlatform:
             raise aad(70008)
         if form.get("redirect_uri") != pending.redirect_uri:
             raise aad(50011, redirect_uri=form.get("redirect_uri"), client_id=app.client_id)
-        if pending.code_challenge is not None and not _pkce_matches(
+        if pending.code_challenge is not None and not pkce_matches(
             form.get("code_verifier", ""), pending.code_challenge, pending.code_challenge_method
         ):
             raise aad(501481)
@@ -293,6 +270,8 @@ class IdentityPlatform:
             raise aad(9002313)
         if grant.revoked:
             raise aad(50173)
+        if grant.interaction is not None:
+            raise aad(grant.interaction, client_id=app.client_id, resource=GRAPH_APP_ID)
         if self.now() > grant.expires_at:
             raise aad(700082)
         scopes = grant.scopes
@@ -333,7 +312,7 @@ class IdentityPlatform:
         }
         if "offline_access" in scopes:
             refresh_token = "1.A" + secrets.token_urlsafe(64)
-            self._refresh[refresh_token] = _RefreshGrant(
+            self._refresh[refresh_token] = RefreshGrant(
                 app.client_id, user, scopes, self.now() + self.refresh_token_lifetime
             )
             body["refresh_token"] = refresh_token
@@ -404,27 +383,3 @@ class IdentityPlatform:
             user=user,
             expires_at=float(claims["exp"]),
         )
-
-
-@functools.cache
-def _process_signing_key() -> rsa.RSAPrivateKey:
-    """One RSA key per process unless a platform is given its own: generating one costs ~0.3 s, and tokens
-    still never cross tenants (``verify`` checks ``tid``)."""
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def _redirect_matches(asked: str, registered: str) -> bool:
-    """Exact match, except that Entra ignores the port of an http loopback redirect URI (native apps)."""
-    if asked == registered:
-        return True
-    a, r = urlsplit(asked), urlsplit(registered)
-    loopback = a.scheme == r.scheme == "http" and a.hostname == r.hostname in ("localhost", "127.0.0.1")
-    return loopback and (a.path or "/") == (r.path or "/") and a.query == r.query
-
-
-def _pkce_matches(verifier: str, challenge: str, method: str) -> bool:
-    if method == "plain":
-        return secrets.compare_digest(verifier, challenge)
-    digest = hashlib.sha256(verifier.encode("ascii", "replace")).digest()
-    expected = base64.urlsafe_b64encode(digest).decode().rstrip("=")
-    return secrets.compare_digest(expected, challenge)

@@ -7,6 +7,7 @@ Property names and formats follow the v1.0 resource pages (learn.microsoft.com/g
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -60,6 +61,17 @@ MESSAGE_PROPERTIES = (
     "internetMessageHeaders",
 )
 _DEFAULT_EXCLUDED = frozenset({"internetMessageHeaders", "uniqueBody"})
+# What Mail.ReadBasic(.All) does not cover ("except for body, bodyPreview, uniqueBody, attachments,
+# extensions, and any extended properties": https://learn.microsoft.com/graph/permissions-reference).
+BODY_PROPERTIES = frozenset({"body", "uniqueBody", "bodyPreview"})
+# How Exchange wraps a body it serves as HTML, as in the create-message example response
+# (https://learn.microsoft.com/graph/api/user-post-messages#response); the exact markup Exchange makes of a
+# plain-text body is not documented, so clients should parse the HTML rather than match it.
+_HTML_HEAD = (
+    '<html>\r\n<head>\r\n<meta http-equiv="Content-Type" content="text/html; charset=utf-8">\r\n'
+    '<meta content="text/html; charset=us-ascii">\r\n</head>\r\n<body>\r\n'
+)
+_HTML_TAIL = "\r\n</body>\r\n</html>\r\n"
 _TAGS = re.compile(r"<[^>]*>")
 _SPACES = re.compile(r"\s+")
 FOLDER_PROPERTIES = (
@@ -148,12 +160,20 @@ def _mime_facts(raw: bytes) -> _MimeFacts:
 
 
 def _body(facts: _MimeFacts, preferred: str | None) -> dict[str, str]:
-    """HTML when the message has it, unless ``outlook.body-content-type="text"`` is preferred."""
-    if preferred == "text" or facts.html is None:
+    """HTML unless ``Prefer: outlook.body-content-type="text"`` asks for text.
+
+    "If the header is not specified, the body and uniqueBody properties are returned in HTML format"
+    (https://learn.microsoft.com/graph/api/message-get#request-headers): a plain-text message is converted to
+    HTML, an HTML one to text when text is preferred.
+    """
+    if preferred == "text":
         if facts.text is not None:
             return {"contentType": "text", "content": facts.text}
         return {"contentType": "text", "content": _SPACES.sub(" ", _TAGS.sub(" ", facts.html or "")).strip()}
-    return {"contentType": "html", "content": facts.html}
+    if facts.html is not None:
+        return {"contentType": "html", "content": facts.html}
+    lines = html.escape(facts.text or "", quote=False).splitlines()
+    return {"contentType": "html", "content": _HTML_HEAD + "<br>\r\n".join(lines) + _HTML_TAIL}
 
 
 def etag(msg: StoredMessage) -> str:
@@ -167,12 +187,19 @@ def message_json(
     id_kind: IdKind,
     last_modified: datetime | None = None,
     body_type: str | None = None,
+    *,
+    is_draft: bool | None = None,
+    with_body: bool = True,
 ) -> dict[str, object]:
     """The Graph ``message`` for a stored message, restricted to ``select`` when given.
 
-    ``body_type`` is the ``Prefer: outlook.body-content-type`` value ("text" or "html"), if any.
+    ``body_type`` is the ``Prefer: outlook.body-content-type`` value ("text" or "html"), if any; ``is_draft``
+    overrides the store's idea of a draft (Graph drafts filed outside Drafts); ``with_body`` False leaves out
+    what Mail.ReadBasic does not cover.
     """
     wanted = set(select) if select is not None else set(MESSAGE_PROPERTIES) - _DEFAULT_EXCLUDED
+    if not with_body:
+        wanted -= BODY_PROPERTIES
     headers = msg.headers
     out: dict[str, object] = {
         "@odata.etag": etag(msg),
@@ -209,7 +236,7 @@ def message_json(
     put("isDeliveryReceiptRequested", False)
     put("isReadReceiptRequested", False)
     put("isRead", "UNREAD" not in msg.labels)
-    put("isDraft", msg.is_draft)
+    put("isDraft", msg.is_draft if is_draft is None else is_draft)
     put(
         "webLink",
         f"https://outlook.office365.com/owa/?ItemID={out['id']}&exvsurl=1&viewmodel=ReadMessageItem",

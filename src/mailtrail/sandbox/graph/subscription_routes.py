@@ -6,7 +6,7 @@ import json
 import re
 import secrets
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -16,11 +16,13 @@ from fastapi.responses import JSONResponse, Response
 from mailtrail.sandbox.graph.access import resolve_mailbox
 from mailtrail.sandbox.graph.errors import GraphError
 from mailtrail.sandbox.graph.identity import AccessGrant
-from mailtrail.sandbox.graph.mail_routes import find_folder, id_kind
+from mailtrail.sandbox.graph.lookup import find_folder
+from mailtrail.sandbox.graph.params import id_kind
 from mailtrail.sandbox.graph.state import GraphSandbox
 from mailtrail.sandbox.graph.subscriptions import (
     CHANGE_TYPES,
     MAX_MESSAGE_SUBSCRIPTION,
+    MIN_SUBSCRIPTION,
     VALIDATION_TIMEOUT,
     Subscription,
     SubscriptionHub,
@@ -99,7 +101,7 @@ def _expiration(value: object, now: datetime) -> datetime:
             "minutes "
             "in the future.",
         )
-    return when
+    return max(when.astimezone(UTC), now + MIN_SUBSCRIPTION)  # documented: under 45 minutes becomes 45
 
 
 async def _json_body(request: Request) -> dict[str, object]:
@@ -161,7 +163,7 @@ def subscription_router(graph: GraphSandbox, hub: SubscriptionHub) -> APIRouter:
                 f"users/{{id}}/mailFolders('{{folder}}')/messages.",
             )
         user = "me" if match["me"] else (match["u1"] or match["u2"])
-        box = resolve_mailbox(graph.identity, graph.tenant, grant, user)
+        box = resolve_mailbox(graph.identity, graph.tenant, grant, user, graph.policies)
         folder_name = match["f1"] or match["f2"]
         folder = find_folder(box, folder_name) if folder_name else None
         expiration = _expiration(body.get("expirationDateTime"), graph.tenant.clock.now())

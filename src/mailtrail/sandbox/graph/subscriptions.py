@@ -1,34 +1,36 @@
-"""Change-notification subscriptions on messages, and the sender that POSTs notifications to webhooks.
+"""Change-notification subscriptions on messages: which change notifies whom (the sender is ``delivery.py``).
 
 Behaviour from learn.microsoft.com/graph/change-notifications-delivery-webhooks and .../subscription:
 creating or renewing a subscription POSTs ``?validationToken=...`` to each URL, which must answer 200 with
 the token as text/plain within 10 seconds; Outlook message subscriptions live at most 10,080 minutes (under
-7 days); each notification carries ``clientState``; lifecycle notifications (``reauthorizationRequired``,
-``subscriptionRemoved``, ``missed``) go to ``lifecycleNotificationUrl``. A message moved out of a folder a
-subscription watches is ``deleted`` there and ``created`` in the folder it moved to.
+7 days) and at least 45 minutes; each notification carries ``clientState``; lifecycle notifications
+(``reauthorizationRequired``, ``subscriptionRemoved``, ``missed``) go to ``lifecycleNotificationUrl``.
+
+A move "creates a new copy of the message in the destination folder and removes the original message"
+(https://learn.microsoft.com/graph/api/message-move): a subscription on the old folder sees ``deleted``, one
+on the new folder ``created``, and one on the whole mailbox both, the ``deleted`` one naming the id the
+message had before the move.
 """
 
 from __future__ import annotations
 
-import json
-import queue
 import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-import httpx
-
 from mailtrail.sandbox.clock import Clock
 from mailtrail.sandbox.faults import FaultPlan
+from mailtrail.sandbox.graph.delivery import Delivery, DeliveryLog, NotificationSender
 from mailtrail.sandbox.graph.ids import IdKind, message_graph_id
 from mailtrail.sandbox.graph.shapes import etag, graph_time
 from mailtrail.sandbox.store import Change, Mailbox, Tenant
 
 MAX_MESSAGE_SUBSCRIPTION = timedelta(minutes=10_080)
+# "Any value under 45 minutes after the time of the request is automatically set to 45 minutes after the
+# request time." (expirationDateTime, https://learn.microsoft.com/graph/api/resources/subscription#properties)
+MIN_SUBSCRIPTION = timedelta(minutes=45)
 VALIDATION_TIMEOUT = 10.0
-NOTIFICATION_TIMEOUT = 3.0
 LifecycleEvent = Literal["reauthorizationRequired", "subscriptionRemoved", "missed"]
 CHANGE_TYPES = frozenset({"created", "updated", "deleted"})
 
@@ -73,42 +75,24 @@ class Subscription:
         }
 
 
-@dataclass
-class _Delivery:
-    url: str
-    payload: dict[str, object]
-    subscription: Subscription | None  # set for change notifications (a failure then becomes "missed")
-
-
-@dataclass
-class DeliveryLog:
-    """What the sender did, for tests and benchmarks."""
-
-    sent: int = 0
-    failed: int = 0
-    missed_reported: int = 0
-    errors: list[str] = field(default_factory=list)
-
-
 class SubscriptionHub:
-    """Active subscriptions of one emulator and the background thread that delivers their notifications."""
+    """Active subscriptions of one emulator; their notifications go out through a NotificationSender."""
 
-    def __init__(
-        self, tenant: Tenant, clock: Clock, tenant_id: str, faults: FaultPlan, retries: int = 3
-    ) -> None:
+    def __init__(self, tenant: Tenant, clock: Clock, tenant_id: str, faults: FaultPlan) -> None:
         self.tenant, self.clock, self.tenant_id, self.faults = tenant, clock, tenant_id, faults
-        self.retries = retries
         # Graph waits 10 s for the handshake answer; tests shorten it to check the timeout without waiting.
         self.validation_timeout = VALIDATION_TIMEOUT
-        self.log = DeliveryLog()
+        self.sender = NotificationSender(clock, faults, self._given_up)
         self._subs: dict[str, Subscription] = {}
         self._lock = threading.Lock()
         self._folders: dict[tuple[str, str], str] = {}  # last folder seen per message (moves)
-        self._queue: queue.Queue[_Delivery | None] = queue.Queue()
-        self._held: _Delivery | None = None  # a notification held back to be sent after the next one
-        self._thread: threading.Thread | None = None
         self._remove_listener = tenant.add_listener(self._on_changes)
         clock.on_advance(lambda _now: self.check_lifecycle())
+
+    @property
+    def log(self) -> DeliveryLog:
+        """What the sender did (sent, retried, given up, missed reported, errors)."""
+        return self.sender.log
 
     # ---- registry --------------------------------------------------------------------------------------
     def add(self, sub: Subscription) -> None:
@@ -157,7 +141,7 @@ class SubscriptionHub:
         }
         if event == "missed":
             item["resource"] = sub.resource
-        self._enqueue(_Delivery(sub.lifecycle_url, {"value": [item]}, None))
+        self.sender.enqueue(Delivery(sub.lifecycle_url, {"value": [item]}))
 
     def check_lifecycle(self) -> None:
         """Ask for reauthorization once the token that created (or reauthorized) a subscription expired."""
@@ -185,23 +169,27 @@ class SubscriptionHub:
                 else:
                     self._folders[key] = change.message.folder_id
         subs = [s for s in self.active() if s.mailbox == box.address]
-        if not subs:
-            return
         for sub in subs:
             items = []
             for msg_id, (change, now_in) in after.items():
                 was_in = before[msg_id]
                 if was_in is None and change.kind != "messageAdded":
                     was_in = now_in  # first change seen of an older message: assume it stayed put
-                kind = _change_type(sub.folder_id, was_in, now_in, change.kind)
-                if kind is not None and kind in sub.change_types:
-                    items.append(self._notification(sub, change, kind))
+                for kind in _change_types(sub.folder_id, was_in, now_in, change.kind):
+                    if kind in sub.change_types:
+                        folder = was_in if kind == "deleted" and was_in is not None else now_in
+                        items.append(
+                            self._notification(sub, change, kind, folder or change.message.folder_id)
+                        )
             if items:
-                self._enqueue(_Delivery(sub.notification_url, {"value": items}, sub))
+                self.sender.enqueue(Delivery(sub.notification_url, {"value": items}, sub))
 
-    def _notification(self, sub: Subscription, change: Change, kind: str) -> dict[str, object]:
+    def _notification(
+        self, sub: Subscription, change: Change, kind: str, folder_id: str
+    ) -> dict[str, object]:
         msg = change.message
-        graph_id = message_graph_id(msg.mailbox, msg.id, msg.folder_id, sub.id_kind)
+        # A default id names a folder: a "deleted" notification names the message as it was in the old one.
+        graph_id = message_graph_id(msg.mailbox, msg.id, folder_id, sub.id_kind)
         resource = f"Users/{sub.user_object_id}/Messages/{graph_id}"
         return {
             "subscriptionId": sub.id,
@@ -218,82 +206,35 @@ class SubscriptionHub:
             "tenantId": self.tenant_id,
         }
 
-    # ---- sending ---------------------------------------------------------------------------------------
-    def _enqueue(self, delivery: _Delivery) -> None:
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="graph-notifications", daemon=True)
-                self._thread.start()
-        self._queue.put(delivery)
-
+    # ---- sending -----------------------------------------------------------------------------------------
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Block until every queued notification was attempted (tests call this before asserting)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._queue.unfinished_tasks == 0:
-                return True
-            time.sleep(0.01)
-        return False
+        return self.sender.wait_idle(timeout)
 
     def close(self) -> None:
         """Stop the sender thread and stop listening to the tenant."""
         self._remove_listener()
-        if self._thread is not None and self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join(timeout=5)
+        self.sender.close()
 
-    def _run(self) -> None:
-        with httpx.Client(timeout=NOTIFICATION_TIMEOUT) as client:
-            while True:
-                delivery = self._queue.get()
-                try:
-                    if delivery is None:
-                        return
-                    self._send_with_faults(client, delivery)
-                finally:
-                    self._queue.task_done()
-
-    def _send_with_faults(self, client: httpx.Client, delivery: _Delivery) -> None:
-        fault = self.faults.take_push()
-        if fault is not None and fault.kind == "reorder_push" and self._held is None:
-            self._held = delivery  # goes out right after the next notification
-            return
-        self._send(client, delivery)
-        if fault is not None and fault.kind == "duplicate_push":
-            self._send(client, delivery)
-        if self._held is not None and self._held is not delivery:
-            held, self._held = self._held, None
-            self._send(client, held)
-
-    def _send(self, client: httpx.Client, delivery: _Delivery) -> None:
-        body = json.dumps(delivery.payload).encode()
-        headers = {"Content-Type": "application/json; charset=utf-8"}
-        for attempt in range(self.retries):
-            try:
-                response = client.post(delivery.url, content=body, headers=headers)
-                if 200 <= response.status_code < 300:
-                    self.log.sent += 1
-                    return
-                self.log.errors.append(f"{delivery.url}: HTTP {response.status_code}")
-            except httpx.HTTPError as error:
-                self.log.errors.append(f"{delivery.url}: {type(error).__name__}")
-            time.sleep(0.05 * (attempt + 1))  # a short backoff; Graph retries for hours, tests cannot
-        self.log.failed += 1
+    def _given_up(self, delivery: Delivery) -> None:
+        """After 4 hours of failed attempts: tell the owner of the subscription it missed notifications."""
         sub = delivery.subscription
         if sub is not None and sub.lifecycle_url is not None and self.get(sub.id) is not None:
             self.log.missed_reported += 1
             self.lifecycle(sub.id, "missed")
 
 
-def _change_type(watched: str | None, was_in: str | None, now_in: str | None, kind: str) -> str | None:
-    """The changeType a subscription on folder ``watched`` (None: whole mailbox) sees for one message."""
+def _change_types(watched: str | None, was_in: str | None, now_in: str | None, kind: str) -> list[str]:
+    """The changeTypes a subscription on folder ``watched`` (None: whole mailbox) sees for one message."""
     if watched is None:
         if kind == "messageAdded":
-            return "created"
-        return "deleted" if kind == "messageDeleted" else "updated"
+            return ["created"]
+        if kind == "messageDeleted":
+            return ["deleted"]
+        return ["deleted", "created"] if was_in != now_in else ["updated"]  # a move: copy, then delete
     inside_before, inside_now = was_in == watched, now_in == watched
     if inside_now and not inside_before:
-        return "created"
+        return ["created"]
     if inside_before and not inside_now:
-        return "deleted"
-    return "updated" if inside_now else None
+        return ["deleted"]
+    return ["updated"] if inside_now else []

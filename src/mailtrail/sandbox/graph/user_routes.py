@@ -1,10 +1,22 @@
-"""``/v1.0/users`` and ``/v1.0/users/{id|upn}``: the tenant's mailbox owners, as a connector discovers them.
+"""``/v1.0/users`` and ``/v1.0/users/{id|upn}``: the tenant's users, as a connector discovers mailbox owners.
 
 Application tokens need User.Read.All (or User.ReadBasic.All, Directory.Read.All); a delegated token reads
 its own user with User.Read. Directory errors use the directory's code, ``Authorization_RequestDenied``.
+The directory can hold users without a mailbox (``identity.add_user``): they are listed here, and their mail
+routes answer 404 ``MailboxNotEnabledForRESTAPI``.
+
+Paging (https://learn.microsoft.com/graph/paging): "the GET /users endpoint returns a default of 100 results
+in a single page", then an ``@odata.nextLink`` with a ``$skiptoken``; "/users supports $top but not $skip".
+``$top`` must lie within 1..999 ("Invalid page size specified: '1000'. Must be between 1 and 999 inclusive.",
+https://learn.microsoft.com/en-us/answers/questions/1129204/microsoft-graph-api-get-users-doesnt-pull-all-entr);
+``$skip`` answers Request_BadRequest "'$skip' is not
+supported by the service." (the error quoted in microsoftgraph/msgraph-metadata#135).
 """
 
 from __future__ import annotations
+
+import base64
+import binascii
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -12,6 +24,7 @@ from fastapi.responses import JSONResponse, Response
 from mailtrail.sandbox.graph.access import sync_directory
 from mailtrail.sandbox.graph.errors import GraphError
 from mailtrail.sandbox.graph.identity import AccessGrant, DirectoryUser
+from mailtrail.sandbox.graph.params import link
 from mailtrail.sandbox.graph.shapes import parse_select
 from mailtrail.sandbox.graph.state import GraphSandbox
 
@@ -21,6 +34,37 @@ USER_PROPERTIES = (
     "preferredLanguage", "surname", "userPrincipalName",
 )  # fmt: skip
 _DENIED = "Insufficient privileges to complete the operation."
+USERS_PAGE_SIZE = 100
+MAX_USERS_PAGE_SIZE = 999
+
+
+def _page_size(request: Request) -> int:
+    if "$skip" in request.query_params:
+        raise GraphError(400, "Request_BadRequest", "'$skip' is not supported by the service.")
+    raw = request.query_params.get("$top")
+    if raw is None:
+        return USERS_PAGE_SIZE
+    try:
+        size = int(raw)
+    except ValueError:
+        size = 0
+    if not 1 <= size <= MAX_USERS_PAGE_SIZE:
+        raise GraphError(
+            400,
+            "Request_BadRequest",
+            f"Invalid page size specified: '{raw}'. Must be between 1 and {MAX_USERS_PAGE_SIZE} inclusive.",
+        )
+    return size
+
+
+def _offset(request: Request) -> int:
+    token = request.query_params.get("$skiptoken")
+    if token is None:
+        return 0
+    try:
+        return int(base64.urlsafe_b64decode(token.encode()).decode().removeprefix("users:"))
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise GraphError(400, "Request_BadRequest", "The $skiptoken value is not valid.") from None
 
 
 def user_json(user: DirectoryUser, select: frozenset[str] | None) -> dict[str, object]:
@@ -62,11 +106,18 @@ def user_router(graph: GraphSandbox) -> APIRouter:
         if not allowed(grant, None):
             raise GraphError(403, "Authorization_RequestDenied", _DENIED)
         select = parse_select(request.query_params.get("$select"), USER_PROPERTIES, "user")
+        size, offset = _page_size(request), _offset(request)
         sync_directory(graph.identity, graph.tenant)
         users = sorted(graph.identity.users.values(), key=lambda u: u.user_principal_name)
-        return JSONResponse(
-            {"@odata.context": context(request, False), "value": [user_json(u, select) for u in users]}
-        )
+        body: dict[str, object] = {
+            "@odata.context": context(request, False),
+            "value": [user_json(u, select) for u in users[offset : offset + size]],
+        }
+        if offset + size < len(users):
+            query = dict(request.query_params)
+            query["$skiptoken"] = base64.urlsafe_b64encode(f"users:{offset + size}".encode()).decode()
+            body["@odata.nextLink"] = link(str(request.url).split("?")[0], query)
+        return JSONResponse(body)
 
     @router.get("/{user}")
     def get_user(request: Request, user: str) -> Response:
