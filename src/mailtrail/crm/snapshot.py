@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, String, select, type_coerce
 from sqlalchemy.orm import Session
 
+from mailtrail.addresses import clean_address
 from mailtrail.crm.errors import CrmError
-from mailtrail.crm.fields import clean_address
 from mailtrail.models import (
     AccountDomain,
     BlacklistEntry,

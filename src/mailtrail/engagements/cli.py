@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from mailtrail.addresses import normalise_address
 from mailtrail.config import Settings
 from mailtrail.crm.accounts.service import account_names
 from mailtrail.crm.boundary import CliError, chosen_workspace, cli_errors, database_session, open_engine
@@ -24,7 +25,6 @@ from mailtrail.engagements.explain import REASON_TEXT, Explanation, explain
 from mailtrail.engagements.ingest import Ingest, ingest_all
 from mailtrail.engagements.report import ImportSummary, ReportLine, ReportWriter
 from mailtrail.engagements.repository import EngagementRepository
-from mailtrail.mail.addresses import normalise_address
 from mailtrail.mail.rfc822 import parse_message
 from mailtrail.providers.files.reader import (
     SourceError,

@@ -1,19 +1,18 @@
 """Address header values to normalised addresses, as import-rules.md "Normalising an address" says.
 
 The parser is our own and lenient: it reads RFC 5322 address lists (display names, quoted strings, comments,
-angle addresses, groups, obsolete routes) and whatever real mail puts there instead, and never raises.
+angle addresses, groups, obsolete routes) and whatever real mail puts there instead, and never raises. Each
+addr-spec it finds is normalised by ``mailtrail.addresses.normalise_address``.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 
+from mailtrail.addresses import normalise_address
 from mailtrail.mail.charsets import decode_encoded_words
 from mailtrail.mail.parsed import Address
 
-# Longer addresses cannot be real (RFC 5321 allows 254) and would not fit the address columns.
-MAX_ADDRESS_LENGTH = 320
 # Display names are kept for people's names; the name columns hold 300 characters.
 MAX_NAME_LENGTH = 300
 
@@ -31,83 +30,9 @@ _TOKEN = re.compile(
     """,
     re.VERBOSE | re.DOTALL,
 )
-# The common case, checked first: ASCII dot-atom local part and host name, blanks around, one trailing dot.
-_SIMPLE_ADDRESS = re.compile(
-    r"\s*([A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+)@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)\.?\s*"
-)
 _INNER_COMMENT = re.compile(r"\((?:[^()\\]|\\.)*\)")
-# Characters that cannot be in a domain, or in an unquoted local part: such an "address" is junk. Stray
-# quotes are let through in local parts: Enron has real recipients like <a".'"fishkin@enron.com>.
-_BAD_DOMAIN = re.compile(r'[@<>"(),;:\\\[\]]')
-_BAD_LOCAL = re.compile(r"[<>(),;:\\\[\]]")
 _WHITE = re.compile(r"\s+")
 _QUOTED_PAIR = re.compile(r"\\(.)", re.DOTALL)
-# Ideographic and full-width full stops separate domain labels like "." does (IDNA, RFC 3490 3.1).
-_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
-
-
-def normalise_domain(domain: str) -> str:
-    """Lower-case, strip one trailing dot, decode IDNA A-labels, NFC-normalise. Bad punycode is kept as is."""
-    domain = domain.strip()
-    if domain.isascii():
-        domain = domain.lower()
-        if domain.endswith("."):
-            domain = domain[:-1]
-        if "xn--" not in domain:
-            return domain
-    else:
-        domain = unicodedata.normalize("NFC", domain.translate(_DOTS)).lower()
-        if domain.endswith("."):
-            domain = domain[:-1]
-    labels = domain.split(".")
-    for index, label in enumerate(labels):
-        if label.startswith("xn--"):
-            labels[index] = _decode_a_label(label)
-    return unicodedata.normalize("NFC", ".".join(labels)).lower()
-
-
-def _decode_a_label(label: str) -> str:
-    """The Unicode form of one ``xn--`` label, or the label as written when it is not valid punycode."""
-    try:
-        decoded = label[4:].encode("ascii").decode("punycode")
-    except (UnicodeError, ValueError):
-        return label
-    # An A-label must stand for non-ASCII text, and must not smuggle in separators or blanks.
-    if (
-        decoded.isascii()
-        or not decoded
-        or any(c in ".@" or c.isspace() or not c.isprintable() for c in decoded)
-    ):
-        return label
-    return decoded
-
-
-def normalise_address(addr_spec: str) -> str | None:
-    """The normalised form of one addr-spec; None when it is no participant (no @, empty part, too long)."""
-    simple = _SIMPLE_ADDRESS.fullmatch(addr_spec)
-    if simple is not None and "--" not in addr_spec and len(addr_spec) < MAX_ADDRESS_LENGTH:
-        return f"{simple.group(1)}@{simple.group(2)}".lower()
-    spec = addr_spec.strip()
-    at = spec.rfind("@")
-    if at <= 0:
-        return None
-    local, domain = spec[:at], spec[at + 1 :]
-    if '"' not in local:
-        local = _WHITE.sub("", local)
-    domain = _WHITE.sub("", domain)
-    if domain.endswith("."):
-        domain = domain[:-1]
-    if not local or not domain or (_BAD_DOMAIN.search(domain) and not domain.startswith("[")):
-        return None
-    if not local.startswith('"') and _BAD_LOCAL.search(local):
-        return None
-    local = local.lower()
-    if not local.isascii():
-        local = unicodedata.normalize("NFC", local)
-    address = f"{local}@{normalise_domain(domain)}"
-    if len(address) > MAX_ADDRESS_LENGTH:
-        return None
-    return address
 
 
 def parse_addresses(value: str) -> tuple[list[Address], int]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from mailtrail.addresses import clean_blacklist_entry
 from mailtrail.mail.parsed import Address, ParsedEmail, ProviderFlags
-from mailtrail.rules.addresses import normalise_blacklist_entry
 from mailtrail.rules.decide import decide
 from mailtrail.rules.links import plan_links
 from mailtrail.rules.types import Decision, LinkPlan, PersonRef, Settings, WorkspaceSnapshot
@@ -112,7 +112,7 @@ class Scenario:
 
     def blacklist(self, *entries: str) -> None:
         """Blacklist entries as a user types them (normalised as ``blacklist add`` does)."""
-        normalised = {normalise_blacklist_entry(entry) for entry in entries}
+        normalised = {clean_blacklist_entry(entry) for entry in entries}
         self.snapshot.blacklist = self.snapshot.blacklist | normalised
 
     def decide(self, parsed: ParsedEmail, now: datetime = NOW) -> Decision:

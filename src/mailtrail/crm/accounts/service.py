@@ -8,9 +8,10 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from mailtrail.addresses import clean_domain
 from mailtrail.crm.accounts.repository import AccountRepository, StoredDomain
 from mailtrail.crm.csvfile import CsvProblems, CsvRow, LoadCounts, read_csv
-from mailtrail.crm.fields import clean_domain, split_list
+from mailtrail.crm.fields import split_list
 from mailtrail.crm.workspaces.repository import WorkspaceRepository
 from mailtrail.models import utcnow
 

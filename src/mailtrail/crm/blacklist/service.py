@@ -8,12 +8,11 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from mailtrail.addresses import clean_address, clean_blacklist_entry
 from mailtrail.crm.blacklist.repository import BlacklistRepository
 from mailtrail.crm.errors import CrmError
-from mailtrail.crm.fields import clean_address
 from mailtrail.crm.workspaces.repository import WorkspaceRepository
 from mailtrail.models import utcnow
-from mailtrail.rules.addresses import normalise_blacklist_entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +74,7 @@ def _normalise_all(entries: Iterable[str]) -> list[str]:
     problems: list[str] = []
     for entry in entries:
         try:
-            value = normalise_blacklist_entry(entry)
+            value = clean_blacklist_entry(entry)
         except ValueError as exc:
             problems.append(str(exc))
             continue

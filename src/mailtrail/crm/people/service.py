@@ -10,9 +10,10 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from mailtrail.addresses import clean_address
 from mailtrail.crm.accounts.repository import AccountRepository
 from mailtrail.crm.csvfile import CsvProblems, CsvRow, LoadCounts, read_csv
-from mailtrail.crm.fields import clean_address, split_list
+from mailtrail.crm.fields import split_list
 from mailtrail.crm.people.repository import PeopleRepository, PersonValues, StoredPerson
 from mailtrail.crm.workspaces.repository import WorkspaceRepository
 from mailtrail.models import utcnow

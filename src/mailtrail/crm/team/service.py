@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
+from mailtrail.addresses import clean_address
 from mailtrail.crm.errors import CrmError
-from mailtrail.crm.fields import clean_address
 from mailtrail.crm.team.repository import TeamRepository
 from mailtrail.crm.workspaces.repository import WorkspaceRepository
 

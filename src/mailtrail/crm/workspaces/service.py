@@ -6,8 +6,9 @@ from collections.abc import Iterable
 
 from sqlalchemy.orm import Session
 
+from mailtrail.addresses import clean_domain
 from mailtrail.crm.errors import CrmError
-from mailtrail.crm.fields import clean_domain, parse_bool, split_list
+from mailtrail.crm.fields import parse_bool, split_list
 from mailtrail.crm.workspaces.repository import WorkspaceRepository
 from mailtrail.models import Workspace
 from mailtrail.rules.types import Settings
