@@ -23,6 +23,8 @@ from mailtrail.models import Base
 CORPORA = Path(__file__).resolve().parent / "corpora"
 DB_FIXTURES = {"db_url", "engine", "session", "sessions"}
 URL_VARIABLE = "MAILTRAIL_TEST_DATABASE_URL"
+JOB_QUEUE_TABLES = ("procrastinate_jobs", "procrastinate_events", "procrastinate_periodic_defers",
+                    "procrastinate_workers")  # fmt: skip
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -94,7 +96,8 @@ def db_url(_postgres_url: str | None, _sqlite_template: Path, tmp_path: Path) ->
         return
     yield _postgres_url
     engine = make_engine(_postgres_url)
-    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    # The job queue's tables too: a job one test left must not run in the next.
+    tables = ", ".join([*(t.name for t in Base.metadata.sorted_tables), *JOB_QUEUE_TABLES])
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()

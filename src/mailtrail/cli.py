@@ -17,11 +17,13 @@ def _register() -> None:
     from mailtrail.engagements.cli import register as register_engagements
     from mailtrail.keys_cli import register as register_keys
     from mailtrail.sandbox.cli import register as register_sandbox
+    from mailtrail.sync.cli import register as register_sync
 
     register_crm(app)
     register_engagements(app)
     register_keys(app)
     register_sandbox(app)
+    register_sync(app)
 
 
 _register()

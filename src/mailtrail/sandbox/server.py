@@ -29,9 +29,11 @@ class RunningApp:
     """One app served by uvicorn on a thread; ``base_url`` is where it listens."""
 
     def __init__(
-        self, app: Any, port: int = 0, log_level: str = "warning", tls: tuple[str, str] | None = None
-    ) -> None:
-        """``tls`` is (certificate file, key file) to serve https (msal wants an https authority)."""
+        self, app: Any, port: int = 0, log_level: str = "warning", tls: tuple[str, str] | None = None,
+        *, lifespan: bool = False,
+    ) -> None:  # fmt: skip
+        """``tls`` is (certificate file, key file) to serve https (msal wants an https authority);
+        ``lifespan`` runs the app's startup and shutdown (mailtrail's own app starts its jobs there)."""
         self.port = port or _free_port()
         self.scheme = "https" if tls else "http"
         certfile, keyfile = tls or (None, None)
@@ -42,7 +44,7 @@ class RunningApp:
             log_level=log_level,
             # Logging is the process's (mailtrail.logs): uvicorn must not install handlers of its own.
             log_config=None,
-            lifespan="off",
+            lifespan="on" if lifespan else "off",
             ssl_certfile=certfile,
             ssl_keyfile=keyfile,
         )

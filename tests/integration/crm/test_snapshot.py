@@ -78,7 +78,8 @@ def test_snapshot_holds_everything_the_rules_need(
 
 def test_people_without_external_id_are_labelled_by_id(session: Session, workspace: Workspace) -> None:
     at = datetime(2024, 1, 1, 12, 30, 15, 123456, tzinfo=UTC)
-    linked = create_people_from_email(session, workspace.id, [NewEmailPerson("new@acme.com", "New", None, at)])
+    new = NewEmailPerson("new@acme.com", "New", None, at)
+    linked = create_people_from_email(session, workspace.id, [new])
     pid = linked["new@acme.com"][0][0].id
     snapshot = load_snapshot(session, workspace.id)
     assert snapshot.people_by_address == {"new@acme.com": [PersonRef(pid, at, f"id:{pid}", None)]}

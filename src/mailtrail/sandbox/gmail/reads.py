@@ -149,10 +149,13 @@ def read_router(access: GmailAccess, clock: Clock, push: GmailPush) -> APIRouter
         size = _page_size(maxResults)
         mailbox = caller.mailbox
         after = int(pageToken) if pageToken.isdigit() else int(startHistoryId)
+        # The id answered is read first and the records stop at it: a change landing meanwhile is neither
+        # covered by the answered id nor listed, so a client that stores that id gets it next time.
+        latest = mailbox.history_id
         changes = mailbox.changes_since(int(startHistoryId))
-        changes = [c for c in changes if c.history_id > after]
+        changes = [c for c in changes if after < c.history_id <= latest]
         records = history_json(changes, set(historyTypes or []) or None, labelId or None)
-        out: dict[str, Any] = {"historyId": str(mailbox.history_id)}
+        out: dict[str, Any] = {"historyId": str(latest)}
         if records:
             out["history"] = records[:size]
         if len(records) > size:
