@@ -43,11 +43,18 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(str(error)) from None
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test that touches the database also runs on PostgreSQL."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test that touches the database also runs on PostgreSQL; what only PostgreSQL has (the job queue)
+    is tested in the PostgreSQL half alone."""
+    postgres = config.getoption("--postgres")
+    kept, dropped = [], []
     for item in items:
         if DB_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.postgres)
+        (dropped if item.get_closest_marker("postgres_only") and not postgres else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 @pytest.fixture(scope="session")

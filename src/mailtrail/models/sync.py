@@ -84,6 +84,8 @@ class Mailbox(Base):
     # Messages known to be waiting (an estimate from the last listing).
     backlog: Mapped[int | None] = mapped_column(Integer)
     watch_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The last attempt to register or renew push (a failed one is tried again some minutes later).
+    watch_attempted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Push registration details (Graph subscription ids and client states as JSON; Gmail's topic).
     watch_state: Mapped[str | None] = mapped_column(Text)
     disconnected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

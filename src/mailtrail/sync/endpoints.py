@@ -100,6 +100,8 @@ async def connect_from_callback(runtime: Runtime, state: str, code: str) -> str:
 
     address = await asyncio.to_thread(store)
     log.info("mailbox connected", workspace_id=flow.workspace_id, address=address)
+    # The first sync starts now rather than at the dispatcher's next round.
+    await runtime.request_sync("gmail", address)
     return address
 
 

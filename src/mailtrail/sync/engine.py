@@ -210,7 +210,20 @@ class SyncEngine:
             mailbox = session.get(Mailbox, mailbox_id)
             if mailbox is None or mailbox.status not in SYNCABLE:
                 return None
-            return mailbox.watch_state, self.connectors(session, mailbox)
+            mailbox.watch_attempted_at = self.clock()
+        with transaction(self.sessions) as session:
+            mailbox = session.get_one(Mailbox, mailbox_id)
+            try:
+                return mailbox.watch_state, self.connectors(session, mailbox)
+            except ProviderError as exc:
+                _event(
+                    session,
+                    mailbox,
+                    "watch",
+                    f"push notifications could not be renewed: {exc.detail}",
+                    self.clock(),
+                )
+                return None
 
     def _watch_renewed(self, mailbox_id: int, expires_at: datetime, state: str) -> None:
         with transaction(self.sessions) as session:

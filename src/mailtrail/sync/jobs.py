@@ -31,8 +31,10 @@ log = get_logger(__name__)
 
 SYNC_TASK = "mailbox.sync"
 WATCH_TASK = "mailbox.watch"
-# A watch is renewed once it has less than this left (Gmail's last 7 days: renewed daily, as Google advises).
+# A watch is renewed once it has less than this left (Gmail's last 7 days: renewed daily, as Google advises),
+# and a failed attempt is tried again after RETRY_WATCH.
 RENEW_BEFORE = timedelta(days=6)
+RETRY_WATCH = timedelta(minutes=10)
 # Due mailboxes handed out per dispatcher run.
 DISPATCH_BATCH = 500
 
@@ -44,17 +46,24 @@ def mailbox_lock(mailbox_id: int) -> str:
 class Dispatcher:
     """What is due now: syncs (pushed or polled) and watch renewals. Shared by both runners."""
 
-    def __init__(self, sessions: sessionmaker[Session], clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], clock: Callable[[], datetime] = utcnow, push: bool = True
+    ) -> None:
+        """``push``: whether push notifications are set up at all (without them there is nothing to watch)."""
         self.sessions = sessions
         self.clock = clock
+        self.push = push
 
     def due_syncs(self) -> list[int]:
         with self.sessions() as session:
             return due_mailboxes(session, self.clock(), SYNCABLE, DISPATCH_BATCH)
 
     def due_watches(self, provider: str = "gmail") -> list[int]:
+        if not self.push:
+            return []
+        now = self.clock()
         with self.sessions() as session:
-            return watches_due(session, provider, self.clock() + RENEW_BEFORE, SYNCABLE)
+            return watches_due(session, provider, now + RENEW_BEFORE, now - RETRY_WATCH, SYNCABLE)
 
 
 def procrastinate_url(database_url: str) -> str:
@@ -86,7 +95,7 @@ def job_app(database_url: str, engine: SyncEngine, dispatcher: Dispatcher) -> Ap
         for mailbox_id in await asyncio.to_thread(dispatcher.due_syncs):
             await defer(app, SYNC_TASK, mailbox_id)
 
-    @app.periodic(cron="*/10 * * * *")
+    @app.periodic(cron="* * * * *")
     @app.task(name="sync.watches", queueing_lock="sync.watches", lock="sync.watches")
     async def watches(timestamp: int) -> None:
         for mailbox_id in await asyncio.to_thread(dispatcher.due_watches):
@@ -125,7 +134,6 @@ class InProcessRunner:
         self._running: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
-        self._last_watch_round: datetime | None = None
 
     def wake(self) -> None:
         """Look for due mailboxes now (a push arrived) instead of at the next tick."""
@@ -144,14 +152,11 @@ class InProcessRunner:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def tick(self) -> None:
-        """One dispatcher round: start the due syncs, and the watch renewals every ten minutes."""
+        """One dispatcher round: start the due syncs, then the due watch renewals."""
         for mailbox_id in await asyncio.to_thread(self.dispatcher.due_syncs):
             self._start(mailbox_id, self.engine.sync)
-        now = self.dispatcher.clock()
-        if self._last_watch_round is None or now - self._last_watch_round > timedelta(minutes=10):
-            self._last_watch_round = now
-            for mailbox_id in await asyncio.to_thread(self.dispatcher.due_watches):
-                self._start(mailbox_id, self.engine.renew_watch)
+        for mailbox_id in await asyncio.to_thread(self.dispatcher.due_watches):
+            self._start(mailbox_id, self.engine.renew_watch)
 
     async def idle(self) -> None:
         """Wait until no job runs (tests and the demo)."""

@@ -193,12 +193,16 @@ def due_mailboxes(session: Session, now: datetime, statuses: Sequence[str], limi
     return list(session.scalars(query))
 
 
-def watches_due(session: Session, provider: str, before: datetime, statuses: Sequence[str]) -> list[int]:
-    """Ids of synced mailboxes whose push registration lapses before ``before`` (or was never made)."""
+def watches_due(
+    session: Session, provider: str, before: datetime, tried_before: datetime, statuses: Sequence[str]
+) -> list[int]:
+    """Ids of synced mailboxes whose push registration lapses before ``before`` (or was never made), and
+    that nobody tried to register since ``tried_before``."""
     query = select(Mailbox.id).where(
         Mailbox.provider == provider,
         Mailbox.status.in_(statuses),
         or_(Mailbox.watch_expires_at.is_(None), Mailbox.watch_expires_at < before),
+        or_(Mailbox.watch_attempted_at.is_(None), Mailbox.watch_attempted_at < tried_before),
     )
     return list(session.scalars(query))
 

@@ -22,6 +22,7 @@ from mailtrail.providers.base import AccessRevoked, Connector, ProviderError, Th
 from mailtrail.providers.gmail.auth import GMAIL_METADATA, OAuthTokens, ServiceAccountTokens, TokenSource
 from mailtrail.providers.gmail.client import GmailClient
 from mailtrail.providers.gmail.connector import GmailConnector
+from mailtrail.providers.gmail.retry import RetryPolicy
 from mailtrail.secrets import SecretBox, SecretError
 from mailtrail.sync.budget import Budgets, Limit
 from mailtrail.sync.engine import SyncEngine, SyncPolicy
@@ -58,12 +59,14 @@ class Runtime:
     clock: Callable[[], datetime] = utcnow
     # Hands mailboxes that must sync now to whoever runs the jobs (the in-process runner, or procrastinate).
     wake: Wake | None = None
+    # How patiently connectors retry one request (None: Google's advice, ``RetryPolicy()``); tests shorten it.
+    retry: RetryPolicy | None = None
     engine: SyncEngine = field(init=False)
     dispatcher: Dispatcher = field(init=False)
 
     def __post_init__(self) -> None:
         self.engine = SyncEngine(self.sessions, self.connector, self.policy, self.clock)
-        self.dispatcher = Dispatcher(self.sessions, self.clock)
+        self.dispatcher = Dispatcher(self.sessions, self.clock, push=bool(self.settings.google_pubsub_topic))
 
     @classmethod
     def from_settings(
@@ -118,12 +121,16 @@ class Runtime:
         if credential.kind == "service_account":
             key = json.loads(secret)
             project = str(key.get("project_id") or key.get("client_email"))
-            tokens = ServiceAccountTokens(key, mailbox.address, scopes, settings.google_token_url)
+            tokens = ServiceAccountTokens(
+                key, mailbox.address, scopes, settings.google_token_url, retry=self.retry
+            )
         else:
             secret_value = settings.google_client_secret
             client_secret = secret_value.get_secret_value() if secret_value else None
             project = settings.google_client_id
-            tokens = OAuthTokens(settings.google_client_id, client_secret, secret, settings.google_token_url)
+            tokens = OAuthTokens(
+                settings.google_client_id, client_secret, secret, settings.google_token_url, retry=self.retry
+            )
         user_limits = GMAIL_USER_LIMITS.get(settings.gmail_quota, GMAIL_USER_LIMITS["default"])
         spend = self.spender(
             {
@@ -132,7 +139,9 @@ class Runtime:
             },
             what="Google's per-user quota for this mailbox",
         )
-        client = GmailClient(settings.gmail_api_url, tokens, spend=spend, batch_size=GMAIL_BATCH)
+        client = GmailClient(
+            settings.gmail_api_url, tokens, spend=spend, retry=self.retry, batch_size=GMAIL_BATCH
+        )
         # Google applies the metadata scope's limits whenever a token holds it, whatever else it holds.
         metadata_only = GMAIL_METADATA in scopes
         return GmailConnector(client, metadata_only=metadata_only, topic=settings.google_pubsub_topic or None)

@@ -8,7 +8,7 @@ import asyncio
 import html
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -155,8 +155,13 @@ class World:
 
 
 def make_world(
-    db_url: str, tmp_path: Path, quota: QuotaPolicy | None = None, team: tuple[str, ...] = (DAN, EVE)
+    db_url: str,
+    tmp_path: Path,
+    quota: QuotaPolicy | None = None,
+    team: tuple[str, ...] = (DAN, EVE),
+    overrides: Callable[[str], dict[str, Any]] | None = None,
 ) -> Iterator[World]:
+    """A World; ``overrides(sandbox base URL)`` gives settings of the runtime's to change (push set-up)."""
     clock = ManualClock(START)
     tenant = Tenant(clock)
     for address in team:
@@ -173,7 +178,7 @@ def make_world(
             database_url=db_url, gmail_api_url=base, google_token_url=f"{base}/token",
             google_auth_url=f"{base}/o/oauth2/v2/auth", google_client_id=DEFAULT_CLIENT_ID,
             google_client_secret=SecretStr(DEFAULT_CLIENT_SECRET),
-            secret_keys=SecretStr(Fernet.generate_key().decode()),
+            secret_keys=SecretStr(Fernet.generate_key().decode()), **(overrides(base) if overrides else {}),
         )  # fmt: skip
         runtime = Runtime.from_settings(settings, db_url, clock=clock.now)
         with transaction(runtime.sessions) as session:

@@ -165,6 +165,9 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("watch_expires_at", mailtrail.models.UTCDateTime(timezone=True), nullable=True)
         )
+        batch_op.add_column(
+            sa.Column("watch_attempted_at", mailtrail.models.UTCDateTime(timezone=True), nullable=True)
+        )
         batch_op.add_column(sa.Column("watch_state", sa.Text(), nullable=True))
         batch_op.add_column(
             sa.Column("disconnected_at", mailtrail.models.UTCDateTime(timezone=True), nullable=True)
@@ -198,6 +201,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_mailboxes_credential_id"))
         batch_op.drop_column("disconnected_at")
         batch_op.drop_column("watch_state")
+        batch_op.drop_column("watch_attempted_at")
         batch_op.drop_column("watch_expires_at")
         batch_op.drop_column("backlog")
         batch_op.drop_column("resync_window_start")
