@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from tests.integration.sync.conftest import DAN, EVE, World, message
 
@@ -101,7 +102,14 @@ def test_every_contract_case_through_gmail(world: World, tmp_path: Path) -> None
     assert created == ["New Person"]
 
 
-def test_a_message_in_gmail_and_in_a_file_import_is_one_engagement_with_two_sources(world: World) -> None:
+@pytest.mark.parametrize("visibility", ["full", "subject", "metadata"])
+def test_a_message_in_gmail_and_in_a_file_import_is_one_engagement_with_two_sources(
+    world: World, visibility: str
+) -> None:
+    """Whether Gmail hands over the raw message (full) or its parsed headers (subject, metadata), the key is
+    the file's: one message, one engagement, whatever its source."""
+    with transaction(world.runtime.sessions) as session:
+        set_setting(session, session.get_one(Workspace, world.workspace_id), "visibility", visibility)
     dan = world.connect(DAN)
     world.clock.advance(minutes=1)
     raw = message("shared", ANN, DAN)
