@@ -22,10 +22,11 @@ from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailtrail.db import transaction
 from mailtrail.logs import get_logger
 from mailtrail.models import utcnow
-from mailtrail.sync.engine import SYNCABLE, SyncEngine
-from mailtrail.sync.repository import due_mailboxes, watches_due
+from mailtrail.sync.engine import SYNCABLE, SYNCING, SyncEngine
+from mailtrail.sync.repository import due_mailboxes, resume_interrupted, watches_due
 
 log = get_logger(__name__)
 
@@ -57,6 +58,11 @@ class Dispatcher:
     def due_syncs(self) -> list[int]:
         with self.sessions() as session:
             return due_mailboxes(session, self.clock(), SYNCABLE, DISPATCH_BATCH)
+
+    def resume_interrupted(self) -> list[int]:
+        """Syncs cut short when this process last stopped (it ran them all): due now, not in 15 minutes."""
+        with transaction(self.sessions) as session:
+            return resume_interrupted(session, self.clock(), SYNCING)
 
     def due_watches(self, provider: str = "gmail") -> list[int]:
         if not self.push:
@@ -141,6 +147,9 @@ class InProcessRunner:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Dispatch until ``stop`` is set, then wait for the running syncs to finish."""
+        interrupted = await asyncio.to_thread(self.dispatcher.resume_interrupted)
+        if interrupted:
+            log.info("resuming syncs interrupted when this process last stopped", mailboxes=interrupted)
         while not stop.is_set():
             await self.tick()
             self._wake.clear()

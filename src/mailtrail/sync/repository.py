@@ -223,3 +223,13 @@ def request_sync(session: Session, mailbox_ids: Sequence[int], now: datetime) ->
             .where(Mailbox.id.in_(mailbox_ids), Mailbox.disconnected_at.is_(None))
             .values(sync_due_at=now)
         )
+
+
+def resume_interrupted(session: Session, now: datetime, syncing: str) -> list[int]:
+    """Make mailboxes left "syncing" by a process that stopped due now; returns their ids.
+
+    Only for a process that runs every sync itself (SQLite): at its start, no sync of its can still run.
+    """
+    ids = list(session.scalars(select(Mailbox.id).where(Mailbox.status == syncing)))
+    request_sync(session, ids, now)
+    return ids

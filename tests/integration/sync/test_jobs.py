@@ -47,7 +47,13 @@ def wait_until(check: Callable[[], bool], seconds: float = 15.0, what: str = "")
 
 
 @pytest.fixture
-def served(db_url: str, tmp_path: Path) -> Iterator[tuple[World, str]]:
+def interrupted() -> list[str]:
+    """Addresses to connect and leave "syncing" before the app starts, as a process killed mid-sync does."""
+    return []
+
+
+@pytest.fixture
+def served(db_url: str, tmp_path: Path, interrupted: list[str]) -> Iterator[tuple[World, str]]:
     """A World whose runtime is served as mailtrail's app (jobs in-process) and receives Gmail's pushes."""
     port = _free_port()
     public = f"http://127.0.0.1:{port}"
@@ -71,6 +77,11 @@ def served(db_url: str, tmp_path: Path) -> Iterator[tuple[World, str]]:
         }
         created = httpx.put(f"{world.base}/v1/projects/mailtrail-test/subscriptions/push", json=subscription)
         assert created.is_success, created.text
+        for address in interrupted:
+            mailbox_id = world.connect(address)
+            with transaction(world.runtime.sessions) as session:
+                mailbox = session.get_one(Mailbox, mailbox_id)
+                mailbox.status, mailbox.sync_due_at = "syncing", world.clock.now() + timedelta(minutes=15)
         server = RunningApp(create_app(world.runtime, jobs="in-process"), port, lifespan=True)
         server.start()
         try:
@@ -123,6 +134,14 @@ def test_a_mailbox_backing_off_does_not_hold_up_the_others(served) -> None:
     wait_until(lambda: _status(world, eve) == ACTIVE, what="the other mailbox synced")
     assert world.mailbox(dan).last_attempt_at is None
     assert _status(world, dan) == BACKING_OFF
+
+
+@pytest.mark.parametrize("interrupted", [[DAN]])
+def test_a_sync_cut_short_by_a_stopped_process_resumes_when_it_starts_again(served) -> None:
+    """serve runs every sync of a SQLite deployment: at its start, one still marked syncing was cut short."""
+    world, _ = served
+    dan = world.mailbox_id(DAN)
+    wait_until(lambda: _status(world, dan) == ACTIVE, what="the interrupted sync resumed at start")
 
 
 # ---- procrastinate, PostgreSQL only ----------------------------------------------------------------------
