@@ -58,7 +58,7 @@ class Mailbox(Base):
     owner_id: Mapped[int | None] = mapped_column(Id, ForeignKey("team_members.id", ondelete="SET NULL"))
     connected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # "file", "connected" (not synced yet), "syncing", "active", "backing_off", "needs_reauth", "paused",
-    # "error" or "disconnected".
+    # "stopped" (by the resync loop breaker), "error" or "disconnected".
     status: Mapped[str] = mapped_column(String(32), default="file")
     credential_id: Mapped[int | None] = mapped_column(
         Id, ForeignKey("credentials.id", ondelete="SET NULL"), index=True

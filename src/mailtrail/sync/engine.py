@@ -41,6 +41,8 @@ log = get_logger(__name__)
 # What a mailbox's status can be (models.sync.Mailbox.status).
 CONNECTED, SYNCING, ACTIVE, BACKING_OFF = "connected", "syncing", "active", "backing_off"
 NEEDS_REAUTH, PAUSED, ERROR, DISCONNECTED = "needs_reauth", "paused", "error", "disconnected"
+# Stopped by the engine itself (the resync loop breaker): waits for a person, as paused does.
+STOPPED = "stopped"
 # Statuses the dispatcher syncs when they are due; the others wait for a person (re-authorise, resume).
 SYNCABLE = (CONNECTED, SYNCING, ACTIVE, BACKING_OFF, ERROR)
 
@@ -132,7 +134,7 @@ class SyncEngine:
             return await asyncio.to_thread(self._stopped, mailbox_id, NEEDS_REAUTH, exc.detail)
         except _ResyncLoop as exc:
             bound.warning("resync loop broken", detail=str(exc))
-            return await asyncio.to_thread(self._stopped, mailbox_id, ERROR, str(exc))
+            return await asyncio.to_thread(self._stopped, mailbox_id, STOPPED, str(exc))
         except ProviderError as exc:
             bound.warning("provider error", detail=exc.detail)
             return await asyncio.to_thread(self._failed, mailbox_id, exc.detail)

@@ -20,6 +20,7 @@ from mailtrail.sync.engine import (
     ERROR,
     NEEDS_REAUTH,
     PAUSED,
+    STOPPED,
     SYNCING,
     SyncPolicy,
 )
@@ -55,6 +56,9 @@ def describe(mailbox: Mailbox, now: datetime, policy: SyncPolicy | None = None) 
         return MailboxStatus(
             "backing off", f"waiting until {_at(mailbox.backoff_until)}: {mailbox.backoff_reason}", False
         )
+    if status == STOPPED:
+        # Not retried (the resync loop breaker): the reason says what to do.
+        return MailboxStatus("stopped", f"{mailbox.last_error}", True)
     if status == ERROR:
         return MailboxStatus(
             "error", f"{mailbox.last_error}; trying again at {_at(mailbox.backoff_until)}", True

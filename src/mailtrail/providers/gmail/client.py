@@ -6,7 +6,8 @@ What comes back is handled as Google's error guide says
 (https://developers.google.com/workspace/gmail/api/guides/handle-errors):
 
 - 5xx and timeouts are retried with exponential backoff and jitter, then raise ``Unavailable``;
-- 401 renews the token and retries once, then raises ``AccessRevoked``;
+- 401 renews the token and retries once, then raises ``Unavailable`` (a revoked grant is ``AccessRevoked``
+  at the renewal: Google's token endpoint is what says that access is gone);
 - 429, and 403 ``rateLimitExceeded`` or ``userRateLimitExceeded``, raise ``Throttled`` (Retry-After, else
   a wait);
 - 404 on history raises ``CursorExpired`` (https://developers.google.com/workspace/gmail/api/guides/sync);
@@ -37,7 +38,12 @@ COSTS = {"messages.get": 5, "messages.list": 5, "history.list": 2, "getProfile":
 MAX_BATCH = 50
 _RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 _TIMEOUT = httpx.Timeout(60.0, connect=15.0)
-_STILL_REFUSED = "Google refused the mailbox's access token even after renewing it: re-authorise it"
+# The renewal worked, so the grant is alive: a refusal of the new token passes (the next sync renews
+# again, and a revoked grant fails there). If it lasts, the mailbox ends in "error" with these words.
+_STILL_REFUSED = (
+    "Gmail refused the mailbox's access token even after renewing it (HTTP 401); "
+    "if this lasts, re-authorise it"
+)
 
 Spend = Callable[[int], Awaitable[None]]
 
@@ -241,7 +247,7 @@ class GmailClient:
                 break
             if again.unauthorised:
                 if renewed:
-                    raise AccessRevoked(_STILL_REFUSED)
+                    raise Unavailable(_STILL_REFUSED)
                 renewed = True
                 await self.tokens.refresh()
             stalled = 0 if len(again.ids) < len(todo) else stalled + 1
@@ -330,7 +336,7 @@ def _check(
     if status == 404 and gone is not None:
         raise gone
     if status == 401:
-        raise AccessRevoked(_STILL_REFUSED)
+        raise Unavailable(_STILL_REFUSED)
     if status == 429 or (status == 403 and reason in _RATE_REASONS):
         wait = retry_after(response.headers)
         raise Throttled(
