@@ -91,6 +91,15 @@ CATALOGUE: dict[int, tuple[int, str, str]] = {
         "Application with identifier '{client_id}' was not found in the directory '{tenant}'.",
     ),
     700082: (400, "invalid_grant", "The refresh token has expired due to inactivity."),
+    # Certificate credentials (assertions.py).
+    700021: (
+        400,
+        "invalid_client",
+        "Client assertion application identifier doesn't match 'client_id' parameter.",
+    ),
+    700023: (400, "invalid_client", "Client assertion audience claim does not match Realm issuer."),
+    700024: (400, "invalid_client", "Client assertion is not within its valid time range."),
+    700027: (401, "invalid_client", "Client assertion contains an invalid signature. [Reason - {reason}]"),
     900144: (400, "invalid_request", _MISSING),
     1002012: (
         400,

@@ -17,12 +17,19 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 @dataclass
 class AppRegistration:
-    """An app registered in the tenant; ``app_permissions`` are the admin-consented application roles."""
+    """An app registered in the tenant; ``app_permissions`` are the admin-consented application roles;
+    ``certificates`` (PEM) let it authenticate with a client assertion instead of its secret."""
 
     client_id: str
     client_secret: str | None
     redirect_uris: tuple[str, ...] = ()
     app_permissions: frozenset[str] = frozenset({"Mail.Read"})
+    certificates: tuple[bytes, ...] = ()
+
+    @property
+    def public_client(self) -> bool:
+        """No secret and no certificate: a public client (PKCE only)."""
+        return self.client_secret is None and not self.certificates
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from mailtrail.sandbox.graph.aadsts import INTERACTION_CODES, aad
+from mailtrail.sandbox.graph.assertions import CLIENT_ASSERTION_TYPE, verify_client_assertion
 from mailtrail.sandbox.graph.bearer import (
     GRAPH_APP_ID,
     GRAPH_RESOURCE,
@@ -85,9 +86,10 @@ class IdentityPlatform:
         client_secret: str | None,
         redirect_uris: tuple[str, ...] = (),
         app_permissions: frozenset[str] = frozenset({"Mail.Read"}),
+        certificates: tuple[bytes, ...] = (),
     ) -> AppRegistration:
-        """Register an app (``client_secret=None`` makes it a public client, PKCE only)."""
-        app = AppRegistration(client_id, client_secret, redirect_uris, app_permissions)
+        """Register an app (no secret and no ``certificates``, PEM, make it a public client: PKCE only)."""
+        app = AppRegistration(client_id, client_secret, redirect_uris, app_permissions, certificates)
         self.apps[client_id] = app
         return app
 
@@ -202,25 +204,27 @@ class IdentityPlatform:
         app = self.apps.get(client_id)
         if app is None:
             raise aad(700016, client_id=client_id, tenant=self.tenant_id)
+        if grant_type not in ("client_credentials", "authorization_code", "refresh_token"):
+            raise aad(70003)
+        if form.get("client_assertion_type") == CLIENT_ASSERTION_TYPE:
+            endpoint = f"{base_url}/{self.tenant_id}/oauth2/v2.0/token"
+            verify_client_assertion(form.get("client_assertion", ""), app, endpoint, self.now())
+        else:
+            self._authenticate(app, secret, required=grant_type == "client_credentials")
         if grant_type == "client_credentials":
-            self._authenticate(app, secret, required=True)
             return self._client_credentials(app, form.get("scope", ""), base_url)
         if grant_type == "authorization_code":
-            self._authenticate(app, secret, required=False)
             return self._redeem_code(app, form, base_url)
-        if grant_type == "refresh_token":
-            self._authenticate(app, secret, required=False)
-            return self._redeem_refresh(app, form, base_url)
-        raise aad(70003)
+        return self._redeem_refresh(app, form, base_url)
 
     def _authenticate(self, app: AppRegistration, secret: str | None, *, required: bool) -> None:
-        if app.client_secret is None:
+        if app.public_client:
             if required:
                 raise aad(7000218)
             return
         if secret is None:
             raise aad(7000218)
-        if not secrets.compare_digest(secret, app.client_secret):
+        if app.client_secret is None or not secrets.compare_digest(secret, app.client_secret):
             raise aad(7000215, client_id=app.client_id)
 
     def _client_credentials(self, app: AppRegistration, scope: str, base_url: str) -> dict[str, object]:

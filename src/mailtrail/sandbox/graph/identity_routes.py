@@ -103,7 +103,7 @@ def identity_router(platform: IdentityPlatform) -> APIRouter:
         except AadError as error:
             return _redirect_error(form, error.error, f"AADSTS{error.aadsts}: {error.description}")
         answer = {"code": code, "state": form.get("state", ""), "session_state": platform.tenant_id}
-        return RedirectResponse(f"{form['redirect_uri']}?{urlencode(answer)}", status_code=302)
+        return _answer(form, answer)
 
     @router.post("/{tenant}/oauth2/v2.0/token")
     async def token(tenant: str, request: Request) -> Response:
@@ -132,7 +132,29 @@ def _basic_auth(header: str | None) -> tuple[str, str] | None:
 
 def _redirect_error(params: dict[str, str], error: str, description: str) -> Response:
     answer = {"error": error, "error_description": description, "state": params.get("state", "")}
-    return RedirectResponse(f"{params.get('redirect_uri', '')}?{urlencode(answer)}", status_code=302)
+    return _answer(params, answer)
+
+
+def _answer(params: dict[str, str], answer: dict[str, str]) -> Response:
+    """The authorization response: a redirect with the query, or with ``response_mode=form_post`` a page that
+    POSTs the fields to the redirect URI ("form_post executes a POST containing the code to your redirect
+    URI": https://learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow; the page is the one of
+    https://openid.net/specs/oauth-v2-form-post-response-mode-1_0.html)."""
+    redirect_uri = params.get("redirect_uri", "")
+    if params.get("response_mode") != "form_post":
+        return RedirectResponse(f"{redirect_uri}?{urlencode(answer)}", status_code=302)
+    fields = "".join(
+        f'<input type="hidden" name="{html.escape(k, quote=True)}" value="{html.escape(v, quote=True)}">'
+        for k, v in answer.items()
+    )
+    page = (
+        "<!doctype html><html><head><title>Working...</title></head>"
+        '<body onload="document.forms[0].submit()">'
+        f'<form method="POST" name="hiddenform" action="{html.escape(redirect_uri, quote=True)}">{fields}'
+        '<noscript><p>Script is disabled. Click Submit to continue.</p><input type="submit" value="Submit">'
+        "</noscript></form></body></html>"
+    )
+    return HTMLResponse(page)
 
 
 def _error_page(error: AadError) -> Response:
