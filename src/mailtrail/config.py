@@ -41,6 +41,20 @@ class Settings(BaseSettings):
     # "legacy" (15,000 per minute and 250 per second, older projects).
     gmail_quota: str = "default"
 
+    # Microsoft. Production values by default; the sandbox stands in with its own (and its loopback CA).
+    graph_api_url: str = "https://graph.microsoft.com"
+    microsoft_login_url: str = "https://login.microsoftonline.com"
+    # The app registration of this deployment (Entra ID), for people connecting their own mailbox; app-only
+    # connections of a tenant carry their own client id and secret or certificate.
+    microsoft_client_id: str = ""
+    microsoft_client_secret: SecretStr | None = None
+    # Whose accounts may connect: "organizations" (any work account) or one tenant's id.
+    microsoft_tenant: str = "organizations"
+    # Only for the sandbox: a CA certificate to trust (its loopback certificate). Production leaves it unset.
+    microsoft_ca_file: Path | None = None
+    # Push for Microsoft 365: Graph sends change notifications to public_url (which must then be https).
+    microsoft_notifications: bool = True
+
     # Sync: each mailbox at least this often (push makes it sooner); how many at once in one process.
     sync_poll_seconds: float = 300.0
     sync_concurrency: int = 8

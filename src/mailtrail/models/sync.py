@@ -86,8 +86,10 @@ class Mailbox(Base):
     watch_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The last attempt to register or renew push (a failed one is tried again some minutes later).
     watch_attempted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Push registration details (Graph subscription ids and client states as JSON; Gmail's topic).
+    # Push registration details, encrypted (a Graph subscription's client state is a secret; Gmail's topic).
     watch_state: Mapped[str | None] = mapped_column(Text)
+    # The provider's id of the push registration (a Graph subscription), which its notifications name.
+    watch_id: Mapped[str | None] = mapped_column(String(200), index=True)
     disconnected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 

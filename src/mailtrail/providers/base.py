@@ -57,6 +57,8 @@ class Watch:
 
     expires_at: datetime
     state: str = ""
+    # The provider's id of the registration, when notifications name it (Graph's subscription id).
+    id: str | None = None
 
 
 class Connector(Protocol):

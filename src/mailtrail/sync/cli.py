@@ -19,12 +19,16 @@ from sqlalchemy.orm import Session
 from mailtrail.config import Settings
 from mailtrail.crm.boundary import CliError, cli_errors, database_url, migrate, open_engine, workspace_session
 from mailtrail.logs import configure_logging
-from mailtrail.models import Mailbox, Workspace, utcnow
+from mailtrail.models import Credential, Mailbox, Workspace, utcnow
+from mailtrail.providers.base import ProviderError
 from mailtrail.providers.gmail.auth import authorization_url, pkce_pair, scopes_for
+from mailtrail.providers.microsoft import MAIL_READ, start_connect
 from mailtrail.secrets import SecretBox, SecretError
 from mailtrail.sync import mailboxes
 from mailtrail.sync.endpoints import GOOGLE_CALLBACK_PATH
 from mailtrail.sync.jobs import job_app
+from mailtrail.sync.microsoft import CALLBACK_PATH as MICROSOFT_CALLBACK_PATH
+from mailtrail.sync.microsoft import certificate_secret, user_app
 from mailtrail.sync.repository import MailboxRepository
 from mailtrail.sync.runtime import Runtime
 from mailtrail.sync.status import describe
@@ -65,66 +69,140 @@ def _mailbox(session: Session, workspace: Workspace, address: str) -> Mailbox:
 
 @mailbox_app.command("connect")
 def connect(
-    provider: Annotated[str, typer.Argument(help="gmail")],
-    service_account: Annotated[
-        Path | None,
-        typer.Option(help="A Google service-account key (JSON) with domain-wide delegation; then --user."),
-    ] = None,
+    provider: Annotated[str, typer.Argument(help="gmail or microsoft")],
     user: Annotated[
-        list[str] | None, typer.Option(help="With --service-account: a team member's mailbox to sync.")
+        list[str] | None,
+        typer.Option(help="A team member's mailbox to sync with an admin's credential (repeat)."),
+    ] = None,
+    service_account: Annotated[
+        Path | None, typer.Option(help="gmail: a service-account key (JSON) with domain-wide delegation.")
+    ] = None,
+    tenant: Annotated[
+        str | None, typer.Option(help="microsoft: the tenant whose admin consented (app-only access).")
+    ] = None,
+    client_id: Annotated[
+        str | None, typer.Option(help="microsoft app-only: the app's client id (default: the deployment's).")
+    ] = None,
+    client_secret_file: Annotated[
+        Path | None, typer.Option(help="microsoft app-only: a file holding the app's client secret.")
+    ] = None,
+    certificate: Annotated[
+        Path | None, typer.Option(help="microsoft app-only: the app's certificate (PEM); with --private-key.")
+    ] = None,
+    private_key: Annotated[
+        Path | None, typer.Option(help="microsoft app-only: its private key (PEM).")
     ] = None,
     login_hint: Annotated[
-        str | None, typer.Option(help="The address to connect (preselected at Google).")
+        str | None, typer.Option(help="The address to connect (preselected on the consent page).")
     ] = None,
     workspace: WorkspaceOption = None,
 ) -> None:
-    """Connect mailboxes: a link to Google's consent page, or a service account and the users to sync."""
-    if provider != "gmail":
-        raise CliError(f"{provider!r}: only gmail can be connected so far")
+    """Connect mailboxes: a link to the provider's consent page for one person, or an admin's credential
+    (a Google service account, a Microsoft app in a tenant) and the team members whose mailboxes to sync."""
     settings = Settings()
     with workspace_session(workspace) as (session, ws):
-        box = _box(settings)
-        now = utcnow()
-        scopes = scopes_for(ws.visibility)
-        if service_account is not None:
-            if not user:
-                raise CliError(
-                    "--service-account needs at least one --user: the team members whose mailboxes to sync"
-                )
-            try:
-                key_json = service_account.read_text(encoding="utf-8")
-            except OSError as exc:
-                raise CliError(f"{service_account}: {exc.strerror or exc}") from None
-            credential = mailboxes.store_service_account(session, ws.id, key_json, " ".join(scopes), box, now)
-            for address in user:
-                mailbox = mailboxes.connect_mailbox(session, ws.id, "gmail", address, credential, now)
-                typer.echo(f"connected {mailbox.address} (domain-wide delegation by {credential.subject})")
-            return
-        if not settings.google_client_id:
-            raise CliError(
-                "set MAILTRAIL_GOOGLE_CLIENT_ID (and _SECRET) to the deployment's Google OAuth client"
+        box, now = _box(settings), utcnow()
+        if provider == "gmail" and service_account is not None:
+            scopes = " ".join(scopes_for(ws.visibility))
+            key_json = _read(service_account)
+            credential = mailboxes.store_service_account(session, ws.id, key_json, scopes, box, now)
+            _connect_users(
+                session, ws, "gmail", credential, user, f"domain-wide delegation by {credential.subject}"
             )
-        redirect = settings.public_url.rstrip("/") + GOOGLE_CALLBACK_PATH
-        verifier, challenge = pkce_pair()
-        joined = " ".join(scopes)
-        state = mailboxes.start_flow(
-            session, ws.id, "gmail", verifier, redirect_uri=redirect, scopes=joined, requested_by=None,
-            box=box, now=now,
-        )  # fmt: skip
-        url = authorization_url(
-            settings.google_client_id,
-            redirect,
-            scopes,
-            state,
-            challenge,
-            login_hint,
-            settings.google_auth_url,
-        )
+            return
+        if provider == "microsoft" and tenant is not None:
+            credential = _microsoft_app_credential(
+                session, ws, settings, box, tenant, client_id, client_secret_file, certificate, private_key
+            )
+            _connect_users(
+                session, ws, "microsoft", credential, user, f"app {credential.subject} in {tenant}"
+            )
+            return
+        if provider == "gmail":
+            url, redirect = _google_link(session, ws, settings, box, login_hint)
+        elif provider == "microsoft":
+            url, redirect = _microsoft_link(session, ws, settings, box, login_hint)
+        else:
+            raise CliError(f"{provider!r}: connect gmail or microsoft")
     typer.echo(
         f"Open this link and grant access (valid for {mailboxes.FLOW_LIFETIME.seconds // 60} minutes):"
     )
     typer.echo(url)
-    typer.echo(f"Google sends you back to {redirect}: `mailtrail serve` must be running there.")
+    typer.echo(f"You are sent back to {redirect}: `mailtrail serve` must be running there.")
+
+
+def _connect_users(
+    session: Session, ws: Workspace, provider: str, credential: Credential, users: list[str] | None, how: str
+) -> None:
+    if not users:
+        raise CliError("an admin's credential needs --user: the team members whose mailboxes to sync")
+    for address in users:
+        mailbox = mailboxes.connect_mailbox(session, ws.id, provider, address, credential, utcnow())
+        typer.echo(f"connected {mailbox.address} ({how})")
+
+
+def _google_link(
+    session: Session, ws: Workspace, settings: Settings, box: SecretBox, login_hint: str | None
+) -> tuple[str, str]:
+    if not settings.google_client_id:
+        raise CliError(
+            "set MAILTRAIL_GOOGLE_CLIENT_ID (and _SECRET) to this deployment's Google OAuth client"
+        )
+    redirect = settings.public_url.rstrip("/") + GOOGLE_CALLBACK_PATH
+    scopes = scopes_for(ws.visibility)
+    verifier, challenge = pkce_pair()
+    state = mailboxes.start_flow(
+        session, ws.id, "gmail", verifier, redirect_uri=redirect, scopes=" ".join(scopes), requested_by=None,
+        box=box, now=utcnow(),
+    )  # fmt: skip
+    client_id, auth_url = settings.google_client_id, settings.google_auth_url
+    return authorization_url(client_id, redirect, scopes, state, challenge, login_hint, auth_url), redirect
+
+
+def _microsoft_link(
+    session: Session, ws: Workspace, settings: Settings, box: SecretBox, login_hint: str | None
+) -> tuple[str, str]:
+    redirect = settings.public_url.rstrip("/") + MICROSOFT_CALLBACK_PATH
+    try:
+        started = asyncio.run(start_connect(user_app(settings), redirect, login_hint=login_hint))
+    except ProviderError as exc:
+        raise CliError(exc.detail) from None
+    mailboxes.start_flow(
+        session, ws.id, "microsoft", started.flow, redirect_uri=redirect, scopes=MAIL_READ, requested_by=None,
+        box=box, now=utcnow(), state=started.state,
+    )  # fmt: skip
+    return started.auth_uri, redirect
+
+
+def _microsoft_app_credential(
+    session: Session, ws: Workspace, settings: Settings, box: SecretBox, tenant: str, client_id: str | None,
+    client_secret_file: Path | None, certificate: Path | None, private_key: Path | None,
+) -> Credential:  # fmt: skip
+    app_id = client_id or settings.microsoft_client_id
+    if not app_id:
+        raise CliError(
+            "--client-id (or MAILTRAIL_MICROSOFT_CLIENT_ID): the app the tenant's admin consented to"
+        )
+    if certificate is not None or private_key is not None:
+        if certificate is None or private_key is None:
+            raise CliError("--certificate and --private-key go together")
+        secret, kind = certificate_secret(_read(private_key), _read(certificate)), "certificate"
+    elif client_secret_file is not None:
+        secret, kind = _read(client_secret_file).strip(), "client_secret"
+    elif settings.microsoft_client_secret is not None:
+        secret, kind = settings.microsoft_client_secret.get_secret_value(), "client_secret"
+    else:
+        raise CliError("app-only access needs --client-secret-file, or --certificate and --private-key")
+    return mailboxes.store_app_credential(
+        session, ws.id, app_id, tenant, kind, secret, MAIL_READ, box, utcnow()
+    )
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"{path}: {exc.strerror or exc}") from None
 
 
 @mailbox_app.command("list")

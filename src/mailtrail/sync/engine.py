@@ -34,7 +34,9 @@ from mailtrail.providers.base import (
     Page,
     ProviderError,
     Throttled,
+    Watch,
 )
+from mailtrail.secrets import SecretBox, SecretError
 
 log = get_logger(__name__)
 
@@ -88,11 +90,15 @@ class SyncEngine:
         connectors: ConnectorFactory,
         policy: SyncPolicy | None = None,
         clock: Callable[[], datetime] = utcnow,
+        box: SecretBox | None = None,
     ) -> None:
+        """``box`` encrypts the push registrations' state (a Graph client state is a secret); without one
+        (tests of a connector alone) it is stored as the connector gives it."""
         self.sessions = sessions
         self.connectors = connectors
         self.policy = policy or SyncPolicy()
         self.clock = clock
+        self.box = box
         self.observers: list[BatchObserver] = []
 
     async def sync(self, mailbox_id: int) -> str | None:
@@ -161,7 +167,7 @@ class SyncEngine:
         finally:
             await connector.aclose()
         if watch is not None:
-            await asyncio.to_thread(self._watch_renewed, mailbox_id, watch.expires_at, watch.state)
+            await asyncio.to_thread(self._watch_renewed, mailbox_id, watch)
 
     async def _batch(
         self, connector: Connector, ingest: Ingest, mailbox_id: int, start: _Start, page: Page
@@ -216,7 +222,7 @@ class SyncEngine:
         with transaction(self.sessions) as session:
             mailbox = session.get_one(Mailbox, mailbox_id)
             try:
-                return mailbox.watch_state, self.connectors(session, mailbox)
+                return self.unseal(mailbox.watch_state), self.connectors(session, mailbox)
             except ProviderError as exc:
                 _event(
                     session,
@@ -227,10 +233,20 @@ class SyncEngine:
                 )
                 return None
 
-    def _watch_renewed(self, mailbox_id: int, expires_at: datetime, state: str) -> None:
+    def _watch_renewed(self, mailbox_id: int, watch: Watch) -> None:
         with transaction(self.sessions) as session:
             mailbox = session.get_one(Mailbox, mailbox_id)
-            mailbox.watch_expires_at, mailbox.watch_state = expires_at, state
+            mailbox.watch_expires_at, mailbox.watch_id = watch.expires_at, watch.id
+            mailbox.watch_state = self.box.encrypt(watch.state) if self.box and watch.state else watch.state
+
+    def unseal(self, state: str | None) -> str | None:
+        """The stored watch state as the connector gave it; one no key reads is no state (made anew)."""
+        if not state or self.box is None:
+            return state
+        try:
+            return self.box.decrypt(state)
+        except SecretError:
+            return None
 
     def _watch_failed(self, mailbox_id: int, detail: str) -> None:
         now = self.clock()
@@ -278,7 +294,7 @@ class SyncEngine:
     def _succeeded(self, mailbox_id: int, started: datetime) -> str:
         now = self.clock()
         with transaction(self.sessions) as session:
-            mailbox = session.get_one(Mailbox, mailbox_id)
+            mailbox = session.get_one(Mailbox, mailbox_id, with_for_update=_locks(session))
             if mailbox.status in (BACKING_OFF, ERROR) or mailbox.failures:
                 _event(session, mailbox, "recovered", "syncing again", now)
             # Nothing received before the start of this sync is missing.
@@ -286,7 +302,10 @@ class SyncEngine:
             mailbox.backoff_until = mailbox.backoff_reason = None
             mailbox.last_error = None
             mailbox.backlog = 0
-            mailbox.sync_due_at = now + timedelta(seconds=self.policy.poll_seconds)
+            # A push that came while this sync ran made the mailbox due now (``_begin`` had put it 15 minutes
+            # ahead): its mail may have arrived after this sync read the changes, so it stays due.
+            if mailbox.sync_due_at is None or mailbox.sync_due_at > now:
+                mailbox.sync_due_at = now + timedelta(seconds=self.policy.poll_seconds)
             return mailbox.status
 
     def _throttled(self, mailbox_id: int, exc: Throttled) -> str:

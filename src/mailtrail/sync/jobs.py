@@ -48,9 +48,12 @@ class Dispatcher:
     """What is due now: syncs (pushed or polled) and watch renewals. Shared by both runners."""
 
     def __init__(
-        self, sessions: sessionmaker[Session], clock: Callable[[], datetime] = utcnow, push: bool = True
+        self,
+        sessions: sessionmaker[Session],
+        clock: Callable[[], datetime] = utcnow,
+        push: frozenset[str] = frozenset({"gmail", "microsoft"}),
     ) -> None:
-        """``push``: whether push notifications are set up at all (without them there is nothing to watch)."""
+        """``push``: the providers whose push notifications are set up (the others have nothing to watch)."""
         self.sessions = sessions
         self.clock = clock
         self.push = push
@@ -64,12 +67,16 @@ class Dispatcher:
         with transaction(self.sessions) as session:
             return resume_interrupted(session, self.clock(), SYNCING)
 
-    def due_watches(self, provider: str = "gmail") -> list[int]:
-        if not self.push:
-            return []
+    def due_watches(self) -> list[int]:
         now = self.clock()
         with self.sessions() as session:
-            return watches_due(session, provider, now + RENEW_BEFORE, now - RETRY_WATCH, SYNCABLE)
+            return [
+                mailbox_id
+                for provider in sorted(self.push)
+                for mailbox_id in watches_due(
+                    session, provider, now + RENEW_BEFORE, now - RETRY_WATCH, SYNCABLE
+                )
+            ]
 
 
 def procrastinate_url(database_url: str) -> str:

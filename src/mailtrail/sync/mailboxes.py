@@ -37,10 +37,11 @@ def start_flow(
     requested_by: str | None,
     box: SecretBox,
     now: datetime,
+    state: str | None = None,
 ) -> str:
-    """Remember a connect flow (its PKCE verifier encrypted) until the provider sends the person back; returns
-    the ``state`` that names it in the authorization URL."""
-    state = stdlib_secrets.token_urlsafe(32)
+    """Remember a connect flow (its PKCE verifier, or msal's whole flow, encrypted) until the provider sends
+    the person back; returns the ``state`` that names it (made here unless the flow has its own)."""
+    state = state or stdlib_secrets.token_urlsafe(32)
     flow = OAuthFlow(
         state=state, provider=provider, verifier=box.encrypt(verifier), redirect_uri=redirect_uri
     )
@@ -81,6 +82,17 @@ def store_service_account(
         raise CrmError(f"not a Google service-account key: {what}")
     secret = box.encrypt(key_json)
     return _store(session, workspace_id, "gmail", "service_account", key["client_email"], secret, scopes, now)
+
+
+def store_app_credential(
+    session: Session, workspace_id: int, client_id: str, tenant: str, kind: str, secret: str, scopes: str,
+    box: SecretBox, now: datetime,
+) -> Credential:  # fmt: skip
+    """A Microsoft app's credential in a tenant (secret or certificate, encrypted), named by client id."""
+    credential = _store(session, workspace_id, "microsoft", kind, client_id, box.encrypt(secret), scopes, now)
+    credential.tenant = tenant
+    session.flush()
+    return credential
 
 
 def connect_mailbox(

@@ -233,3 +233,27 @@ def resume_interrupted(session: Session, now: datetime, syncing: str) -> list[in
     ids = list(session.scalars(select(Mailbox.id).where(Mailbox.status == syncing)))
     request_sync(session, ids, now)
     return ids
+
+
+def mailboxes_watching(
+    session: Session, provider: str, watch_ids: set[str]
+) -> list[tuple[int, str | None, str | None]]:
+    """``(mailbox id, watch id, sealed watch state)`` of the mailboxes whose push registration has one of
+    these ids (a Graph notification names only its subscription)."""
+    if not watch_ids:
+        return []
+    query = select(Mailbox.id, Mailbox.watch_id, Mailbox.watch_state).where(
+        Mailbox.provider == provider,
+        Mailbox.watch_id.in_(sorted(watch_ids)),
+        Mailbox.disconnected_at.is_(None),
+    )
+    return [(row[0], row[1], row[2]) for row in session.execute(query)]
+
+
+def renew_watches(session: Session, mailbox_ids: Sequence[int]) -> None:
+    """The provider asked for these push registrations to be renewed or made again: due at the next round."""
+    session.execute(
+        update(Mailbox)
+        .where(Mailbox.id.in_(mailbox_ids))
+        .values(watch_expires_at=None, watch_attempted_at=None)
+    )

@@ -8,6 +8,7 @@ import asyncio
 import html
 import json
 import re
+import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,19 +38,27 @@ from mailtrail.models import (
     Person,
 )
 from mailtrail.providers.gmail.auth import GMAIL_READONLY, authorization_url, pkce_pair
+from mailtrail.providers.microsoft import start_connect
 from mailtrail.sandbox.clock import ManualClock
 from mailtrail.sandbox.faults import FaultPlan
 from mailtrail.sandbox.gmail.app import GmailSandbox, create_gmail_app
 from mailtrail.sandbox.gmail.oauth import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
-from mailtrail.sandbox.quota import GMAIL_DEFAULT_POLICY, QuotaPolicy
+from mailtrail.sandbox.graph.app import create_graph_app
+from mailtrail.sandbox.graph.tls import make_loopback_certificate
+from mailtrail.sandbox.quota import GMAIL_DEFAULT_POLICY, GRAPH_POLICY, QuotaPolicy
 from mailtrail.sandbox.server import RunningApp
 from mailtrail.sandbox.store import Tenant
 from mailtrail.sync import mailboxes
-from mailtrail.sync.endpoints import connect_from_callback
+from mailtrail.sync.endpoints import connect_from_callback, connect_microsoft_from_callback
+from mailtrail.sync.microsoft import CALLBACK_PATH as MICROSOFT_CALLBACK
+from mailtrail.sync.microsoft import user_app
 from mailtrail.sync.runtime import Runtime
 
 DAN, EVE = "dan@ourco.com", "eve@ourco.com"
 START = datetime(2026, 2, 2, 9, 0, tzinfo=UTC)
+# mailtrail's own app registration at the Microsoft sandbox, and where people come back after consenting.
+MS_CLIENT_ID, MS_CLIENT_SECRET = "4f7a4b2e-0c9d-4a57-8e43-3d5b2a9c1e01", "mailtrail-test-secret"
+PUBLIC_URL = "http://127.0.0.1:8765"
 _HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
 
 
@@ -76,6 +85,38 @@ class World:
     workspace_id: int
     key: dict[str, Any]
     lines: dict[int, list[ReportLine]] = field(default_factory=dict)
+    graph_base: str = ""
+
+    def connect_microsoft(self, address: str) -> int:
+        """Connect a mailbox by the app's access to the tenant (app-only, admin consent, client secret)."""
+        with transaction(self.runtime.sessions) as session:
+            credential = mailboxes.store_app_credential(
+                session, self.workspace_id, MS_CLIENT_ID, self.runtime.settings.microsoft_tenant,
+                "client_secret", MS_CLIENT_SECRET, "Mail.Read", self.runtime.box, self.clock.now(),
+            )  # fmt: skip
+            return mailboxes.connect_mailbox(
+                session, self.workspace_id, "microsoft", address, credential, self.clock.now()
+            ).id
+
+    def connect_microsoft_by_consent(self, address: str) -> int:
+        """Connect a mailbox as its owner would at Microsoft: sign-in and consent, the form POST back."""
+        settings = self.runtime.settings
+        redirect = f"{PUBLIC_URL}{MICROSOFT_CALLBACK}"
+        started = asyncio.run(start_connect(user_app(settings), redirect, login_hint=address))
+        with transaction(self.runtime.sessions) as session:
+            mailboxes.start_flow(
+                session, self.workspace_id, "microsoft", started.flow, redirect_uri=redirect,
+                scopes="Mail.Read", requested_by=None, box=self.runtime.box, now=self.clock.now(),
+                state=started.state,
+            )  # fmt: skip
+        with httpx.Client(verify=ssl.create_default_context(cafile=str(settings.microsoft_ca_file))) as http:
+            page = http.get(started.auth_uri)
+            fields = {name: html.unescape(value) for name, value in _HIDDEN.findall(page.text)}
+            url = urlsplit(started.auth_uri)._replace(query="").geturl()
+            answer = http.post(url, data={**fields, "user": address, "decision": "accept"})
+        posted = {name: html.unescape(value) for name, value in _HIDDEN.findall(answer.text)}
+        connected = asyncio.run(connect_microsoft_from_callback(self.runtime, posted))
+        return self.mailbox_id_of("microsoft", connected)
 
     def connect(self, address: str, *, at: datetime | None = None) -> int:
         """Connect a team member's mailbox by domain-wide delegation (the service account's key)."""
@@ -113,8 +154,12 @@ class World:
         return self.mailbox_id(connected)
 
     def mailbox_id(self, address: str) -> int:
+        return self.mailbox_id_of("gmail", address)
+
+    def mailbox_id_of(self, provider: str, address: str) -> int:
         with self.runtime.sessions() as session:
-            return session.scalars(select(Mailbox.id).where(Mailbox.address == address)).one()
+            query = select(Mailbox.id).where(Mailbox.address == address, Mailbox.provider == provider)
+            return session.scalars(query).one()
 
     def mailbox(self, mailbox_id: int) -> Mailbox:
         with self.runtime.sessions() as session:
@@ -160,8 +205,10 @@ def make_world(
     quota: QuotaPolicy | None = None,
     team: tuple[str, ...] = (DAN, EVE),
     overrides: Callable[[str], dict[str, Any]] | None = None,
+    graph: bool = False,
 ) -> Iterator[World]:
-    """A World; ``overrides(sandbox base URL)`` gives settings of the runtime's to change (push set-up)."""
+    """A World; ``overrides(sandbox base URL)`` gives settings of the runtime's to change (push set-up);
+    ``graph`` also serves the Microsoft Graph sandbox (over TLS, as msal requires) on the same mailboxes."""
     clock = ManualClock(START)
     tenant = Tenant(clock)
     for address in team:
@@ -169,6 +216,22 @@ def make_world(
     app = create_gmail_app(tenant, quota=quota or GMAIL_DEFAULT_POLICY.disabled(), faults=FaultPlan(seed=5))
     server = RunningApp(app)
     server.start()
+    graph_server = None
+    microsoft: dict[str, Any] = {}
+    if graph:
+        graph_app = create_graph_app(tenant, quota=GRAPH_POLICY.disabled(), faults=FaultPlan(seed=6))
+        loopback = make_loopback_certificate(tmp_path)
+        graph_server = RunningApp(graph_app, tls=(str(loopback.cert_file), str(loopback.key_file)))
+        graph_server.start()
+        identity = graph_app.state.sandbox.identity
+        identity.register_app(MS_CLIENT_ID, MS_CLIENT_SECRET, (f"{PUBLIC_URL}{MICROSOFT_CALLBACK}",),
+                              frozenset({"Mail.Read", "User.Read.All"}))  # fmt: skip
+        microsoft = {
+            "graph_api_url": graph_server.base_url, "microsoft_login_url": graph_server.base_url,
+            "microsoft_client_id": MS_CLIENT_ID, "microsoft_client_secret": SecretStr(MS_CLIENT_SECRET),
+            "microsoft_tenant": identity.tenant_id, "microsoft_ca_file": loopback.cert_file,
+            "microsoft_notifications": False, "public_url": PUBLIC_URL,
+        }  # fmt: skip
     try:
         base = server.base_url
         key = app.state.sandbox.auth.create_service_account(
@@ -178,7 +241,8 @@ def make_world(
             database_url=db_url, gmail_api_url=base, google_token_url=f"{base}/token",
             google_auth_url=f"{base}/o/oauth2/v2/auth", google_client_id=DEFAULT_CLIENT_ID,
             google_client_secret=SecretStr(DEFAULT_CLIENT_SECRET),
-            secret_keys=SecretStr(Fernet.generate_key().decode()), **(overrides(base) if overrides else {}),
+            secret_keys=SecretStr(Fernet.generate_key().decode()),
+            **{**microsoft, **(overrides(base) if overrides else {})},
         )  # fmt: skip
         runtime = Runtime.from_settings(settings, db_url, clock=clock.now)
         with transaction(runtime.sessions) as session:
@@ -196,12 +260,16 @@ def make_world(
             load_people(session, workspace.id, people)
             workspace_id = workspace.id
         world = World(clock, tenant, app.state.sandbox, base, runtime, workspace_id, key)
+        if graph_server is not None:
+            world.graph_base = graph_server.base_url
         runtime.engine.observers.append(lambda box, lines: world.lines.setdefault(box, []).extend(lines))
         yield world
         runtime.database.dispose()
     finally:
         app.state.sandbox.push.close()
         server.stop()
+        if graph_server is not None:
+            graph_server.stop()
 
 
 @pytest.fixture

@@ -169,10 +169,12 @@ def upgrade() -> None:
             sa.Column("watch_attempted_at", mailtrail.models.UTCDateTime(timezone=True), nullable=True)
         )
         batch_op.add_column(sa.Column("watch_state", sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column("watch_id", sa.String(length=200), nullable=True))
         batch_op.add_column(
             sa.Column("disconnected_at", mailtrail.models.UTCDateTime(timezone=True), nullable=True)
         )
         batch_op.create_index(batch_op.f("ix_mailboxes_credential_id"), ["credential_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_mailboxes_watch_id"), ["watch_id"], unique=False)
         batch_op.create_index("ix_mailboxes_sync_due_at", ["sync_due_at"], unique=False)
         batch_op.create_foreign_key(
             batch_op.f("fk_mailboxes_credential_id_credentials"),
@@ -200,6 +202,8 @@ def downgrade() -> None:
         batch_op.drop_index("ix_mailboxes_sync_due_at")
         batch_op.drop_index(batch_op.f("ix_mailboxes_credential_id"))
         batch_op.drop_column("disconnected_at")
+        batch_op.drop_index(batch_op.f("ix_mailboxes_watch_id"))
+        batch_op.drop_column("watch_id")
         batch_op.drop_column("watch_state")
         batch_op.drop_column("watch_attempted_at")
         batch_op.drop_column("watch_expires_at")

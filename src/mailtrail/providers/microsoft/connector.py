@@ -277,7 +277,8 @@ class GraphConnector:
             renewed = await self.client.renew_subscription(old.subscription, expires)
             if renewed is not None:
                 log.info("graph subscription renewed")
-                return Watch(parse_time(renewed.get("expirationDateTime")) or expires, old.dump())
+                expiry = parse_time(renewed.get("expirationDateTime")) or expires
+                return Watch(expiry, old.dump(), old.subscription)
         elif old is not None:
             # Another endpoint now: its lifecycle URL cannot be changed, so the subscription is made anew.
             await self.client.delete_subscription(old.subscription)
@@ -295,7 +296,7 @@ class GraphConnector:
         created = await self.client.create_subscription(body)
         log.info("graph subscription created")
         new = WatchState(str(created["id"]), client_state, resource, self.notification_url)
-        return Watch(parse_time(created.get("expirationDateTime")) or expires, new.dump())
+        return Watch(parse_time(created.get("expirationDateTime")) or expires, new.dump(), new.subscription)
 
     async def aclose(self) -> None:
         """Release the HTTP connections."""
