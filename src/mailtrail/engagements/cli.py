@@ -44,7 +44,7 @@ def register(app: typer.Typer) -> None:
     """Add this domain's commands to the root app."""
     app.command("import")(import_emails)
     app.command("explain")(explain_email)
-    from mailtrail.engagements.demo import demo
+    from mailtrail.demo.cli import demo
 
     app.command("demo")(demo)
 
