@@ -294,7 +294,9 @@ class SyncEngine:
     def _succeeded(self, mailbox_id: int, started: datetime) -> str:
         now = self.clock()
         with transaction(self.sessions) as session:
-            mailbox = session.get_one(Mailbox, mailbox_id, with_for_update=_locks(session))
+            mailbox = _ending(session, mailbox_id)
+            if mailbox.status in _SET_BY_A_PERSON:
+                return mailbox.status  # paused or disconnected while it synced: left as they said
             if mailbox.status in (BACKING_OFF, ERROR) or mailbox.failures:
                 _event(session, mailbox, "recovered", "syncing again", now)
             # Nothing received before the start of this sync is missing.
@@ -313,7 +315,9 @@ class SyncEngine:
         now = self.clock()
         until = now + timedelta(seconds=max(exc.retry_after, 1.0))
         with transaction(self.sessions) as session:
-            mailbox = session.get_one(Mailbox, mailbox_id)
+            mailbox = _ending(session, mailbox_id)
+            if mailbox.status in _SET_BY_A_PERSON:
+                return mailbox.status  # paused or disconnected while it synced: left as they said
             mailbox.status, mailbox.backoff_until, mailbox.backoff_reason = BACKING_OFF, until, exc.detail
             mailbox.sync_due_at = until
             _event(session, mailbox, "throttled", f"{exc.detail}; waiting until {_when(until)}", now)
@@ -323,7 +327,9 @@ class SyncEngine:
         """A failure: back off exponentially with jitter, and say why."""
         now = self.clock()
         with transaction(self.sessions) as session:
-            mailbox = session.get_one(Mailbox, mailbox_id)
+            mailbox = _ending(session, mailbox_id)
+            if mailbox.status in _SET_BY_A_PERSON:
+                return mailbox.status  # paused or disconnected while it synced: left as they said
             mailbox.failures += 1
             policy = self.policy
             delay = min(policy.backoff_base_seconds * 2 ** (mailbox.failures - 1), policy.backoff_max_seconds)
@@ -340,11 +346,22 @@ class SyncEngine:
         """A state only a person can end (re-authorise, resume): no more syncs until then."""
         now = self.clock()
         with transaction(self.sessions) as session:
-            mailbox = session.get_one(Mailbox, mailbox_id)
+            mailbox = _ending(session, mailbox_id)
+            if mailbox.status in _SET_BY_A_PERSON:
+                return mailbox.status  # paused or disconnected while it synced: left as they said
             mailbox.status, mailbox.last_error, mailbox.last_error_at = status, detail, now
             mailbox.sync_due_at = None
             _event(session, mailbox, status, detail, now)
             return mailbox.status
+
+
+# Statuses a person sets, which a sync ending meanwhile must not overwrite.
+_SET_BY_A_PERSON = (PAUSED, DISCONNECTED)
+
+
+def _ending(session: Session, mailbox_id: int) -> Mailbox:
+    """The mailbox as a sync ends, locked on PostgreSQL against a push or a person changing it meanwhile."""
+    return session.get_one(Mailbox, mailbox_id, with_for_update=_locks(session))
 
 
 class _ResyncLoop(Exception):

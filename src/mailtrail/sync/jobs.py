@@ -158,8 +158,8 @@ class InProcessRunner:
         if interrupted:
             log.info("resuming syncs interrupted when this process last stopped", mailboxes=interrupted)
         while not stop.is_set():
+            self._wake.clear()  # before the round: a wake during it means look again
             await self.tick()
-            self._wake.clear()
             waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())]
             await asyncio.wait(waits, timeout=self.interval, return_when=asyncio.FIRST_COMPLETED)
             for waiter in waits:
@@ -197,3 +197,5 @@ class InProcessRunner:
             log.exception("job failed", mailbox_id=mailbox_id)
         finally:
             self._running.discard(mailbox_id)
+            # A push that came while this job ran left the mailbox due: look again now, not at the next tick.
+            self._wake.set()
