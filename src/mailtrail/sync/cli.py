@@ -283,7 +283,7 @@ def purge(
     with workspace_session(workspace) as (session, ws):
         engagements, people = mailboxes.purge(session, ws.id, _mailbox(session, ws, address), utcnow())
     typer.echo(
-        f"purged {address}: {engagements} engagements and {people} people it alone brought were deleted"
+        f"purged {address}: deleted {engagements} engagements and {people} people that only it brought"
     )
 
 
