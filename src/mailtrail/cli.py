@@ -13,12 +13,14 @@ app = typer.Typer(
 
 
 def _register() -> None:
+    from mailtrail.auth.cli import register as register_auth
     from mailtrail.crm.cli import register as register_crm
     from mailtrail.engagements.cli import register as register_engagements
     from mailtrail.keys_cli import register as register_keys
     from mailtrail.sandbox.cli import register as register_sandbox
     from mailtrail.sync.cli import register as register_sync
 
+    register_auth(app)
     register_crm(app)
     register_engagements(app)
     register_keys(app)

@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     gmail_api_url: str = "https://gmail.googleapis.com"
     google_auth_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
     google_token_url: str = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL, not a password
+    # Google's public keys (a JWK set): they sign Pub/Sub push tokens and "Sign in with Google" ID tokens.
     google_certs_url: str = "https://www.googleapis.com/oauth2/v3/certs"
     # The OAuth client of this deployment (Google Cloud console, "OAuth client ID", type "Web application").
     google_client_id: str = ""

@@ -85,6 +85,9 @@ _MAX_DEPTH = 6
 
 _handler: logging.Handler | None = None
 _OWN_HANDLERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+# Alembic announces each of its plugins at INFO when first imported: noise on every command that happens to
+# configure logging before it imports alembic.
+_QUIET = ("alembic.runtime.plugins",)
 
 
 def configure_logging(level: int | str = "INFO", json: bool = False, *, stream: TextIO | None = None) -> None:
@@ -142,6 +145,8 @@ def configure_logging(level: int | str = "INFO", json: bool = False, *, stream: 
         library = logging.getLogger(name)
         library.handlers.clear()
         library.propagate = True
+    for name in _QUIET:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

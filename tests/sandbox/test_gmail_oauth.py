@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import google.auth.transport.requests
 import httpx
+import jwt
 from google.oauth2 import service_account
 
 from mailtrail.sandbox.clock import ManualClock
@@ -219,3 +220,38 @@ def test_a_testing_app_refresh_token_expires_after_seven_days(tenant: Tenant, cl
             base, grant_type="refresh_token", refresh_token=str(profile_only["refresh_token"])
         ).is_success
     app.state.sandbox.push.close()
+
+
+def test_openid_scope_gives_an_id_token_signed_with_the_published_keys(
+    gmail: tuple[str, GmailSandbox], clock: ManualClock
+) -> None:
+    """As Google's token endpoint does for ``openid email`` (openid-connect#exchangecode): the ID token names
+    the user, carries the request's nonce, and verifies against the JWK set at /oauth2/v3/certs."""
+    base, _ = gmail
+    verifier = "an-openid-code-verifier-0123456789-abcdefghijklmnopqrs"
+    code = _authorize(base, TEAM[0], verifier, scope="openid email profile", nonce="n-0S6_WzA2Mj")
+    body = _token(
+        base, grant_type="authorization_code", code=code, redirect_uri=REDIRECT, code_verifier=verifier
+    ).json()
+    keys = jwt.PyJWKSet.from_dict(httpx.get(f"{base}/oauth2/v3/certs").json())
+    kid = jwt.get_unverified_header(body["id_token"])["kid"]
+    key = next(k for k in keys.keys if k.key_id == kid)
+    claims = jwt.decode(
+        body["id_token"], key.key, algorithms=["RS256"], audience=DEFAULT_CLIENT_ID,
+        issuer="https://accounts.google.com", options={"verify_exp": False, "verify_iat": False},
+    )  # fmt: skip
+    assert claims["email"] == TEAM[0]
+    assert claims["email_verified"] is True
+    assert claims["hd"] == "company.example"
+    assert claims["nonce"] == "n-0S6_WzA2Mj"
+    assert claims["azp"] == DEFAULT_CLIENT_ID
+    assert claims["exp"] == claims["iat"] + 3600 == int(clock.now().timestamp()) + 3600
+    digest = hashlib.sha256(body["access_token"].encode()).digest()[:16]
+    assert claims["at_hash"] == base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+    # Without openid, no ID token: only what was asked for.
+    code = _authorize(base, TEAM[0], verifier)
+    plain = _token(
+        base, grant_type="authorization_code", code=code, redirect_uri=REDIRECT, code_verifier=verifier
+    ).json()
+    assert "id_token" not in plain

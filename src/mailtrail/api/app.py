@@ -14,6 +14,8 @@ from typing import Literal
 
 from fastapi import FastAPI
 
+from mailtrail.api.errors import install_error_handlers
+from mailtrail.auth.endpoints import router as auth_router
 from mailtrail.sync.endpoints import router as sync_router
 from mailtrail.sync.jobs import SYNC_TASK, InProcessRunner, defer, job_app
 from mailtrail.sync.runtime import Runtime
@@ -58,6 +60,8 @@ def create_app(runtime: Runtime, jobs: Jobs | None = None) -> FastAPI:
     app = FastAPI(title="mailtrail", openapi_url="/api/v1/openapi.json", lifespan=lifespan)
     app.state.runtime = runtime
     app.include_router(sync_router)
+    app.include_router(auth_router)
+    install_error_handlers(app)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -1,8 +1,10 @@
-"""ORM tables, by domain: ``core`` (workspaces, the CRM, engagements) and ``sync`` (mailboxes and their sync).
+"""ORM tables, by domain: ``core`` (workspaces, the CRM, engagements), ``sync`` (mailboxes and their sync) and
+``auth`` (users, sessions, API tokens).
 
 Everything is importable from ``mailtrail.models``; migrations name ``mailtrail.models.UTCDateTime``.
 """
 
+from mailtrail.models.auth import ApiToken, SignInAttempt, User, WebSession
 from mailtrail.models.base import Base, Id, UTCDateTime, utcnow
 from mailtrail.models.core import (
     Account,
@@ -35,6 +37,7 @@ from mailtrail.models.sync import (
 __all__ = [
     "Account",
     "AccountDomain",
+    "ApiToken",
     "Base",
     "BlacklistEntry",
     "CompanyDomain",
@@ -54,10 +57,13 @@ __all__ = [
     "PersonEmail",
     "RateBudget",
     "RateSpend",
+    "SignInAttempt",
     "TeamAlias",
     "TeamMember",
     "Tombstone",
     "UTCDateTime",
+    "User",
+    "WebSession",
     "Workspace",
     "utcnow",
 ]

@@ -38,6 +38,7 @@ def identity_router(tenant: Tenant, auth: GoogleAuth, certs_path: str = "/oauth2
         login_hint: str = "",
         access_type: str = "online",
         prompt: str = "",
+        nonce: str = "",
     ) -> Response:
         """The consent page: pick a sandbox mailbox and approve."""
         if client_id not in auth.clients:
@@ -60,6 +61,7 @@ def identity_router(tenant: Tenant, auth: GoogleAuth, certs_path: str = "/oauth2
             "code_challenge_method": code_challenge_method,
             "access_type": access_type,
             "prompt": prompt,
+            "nonce": nonce,
         }
         fields = "".join(
             f'<input type="hidden" name="{k}" value="{html.escape(v)}">' for k, v in hidden.items()
@@ -84,6 +86,7 @@ def identity_router(tenant: Tenant, auth: GoogleAuth, certs_path: str = "/oauth2
         code_challenge_method: Annotated[str, Form()] = "plain",
         access_type: Annotated[str, Form()] = "online",
         prompt: Annotated[str, Form()] = "",
+        nonce: Annotated[str, Form()] = "",
     ) -> Response:
         """The user clicked Allow: redirect back with a code."""
         try:
@@ -97,6 +100,7 @@ def identity_router(tenant: Tenant, auth: GoogleAuth, certs_path: str = "/oauth2
                 code_challenge_method or "plain",
                 access_type=access_type or "online",
                 prompt=prompt,
+                nonce=nonce,
             )
         except OAuthError as exc:
             return _oauth_error(exc)

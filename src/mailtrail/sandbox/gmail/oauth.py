@@ -85,6 +85,7 @@ class _Code:
     expires_at: datetime
     offline: bool = False
     consent: bool = False
+    nonce: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,11 +185,12 @@ class GoogleAuth:
         *,
         access_type: str = "online",
         prompt: str = "",
+        nonce: str | None = None,
     ) -> str:
         """A one-time code for the consent the user just gave (valid ten minutes).
 
         ``access_type`` and ``prompt`` are the authorization request's: they decide whether exchanging the
-        code yields a refresh token.
+        code yields a refresh token. ``nonce`` goes into the ID token that ``openid`` asks for.
         """
         if client_id not in self.clients:
             raise OAuthError("invalid_client", f"unknown client_id {client_id!r}", 401)
@@ -202,6 +204,7 @@ class GoogleAuth:
                 self.clock.now() + timedelta(minutes=10),
                 offline=access_type == "offline",
                 consent="consent" in prompt.split(),
+                nonce=nonce or None,
             )
         return code
 
@@ -234,6 +237,12 @@ class GoogleAuth:
             if not secrets.compare_digest(computed, entry.challenge):
                 raise OAuthError("invalid_grant", "Invalid code verifier.")
         body = self._access_response(entry.grant)
+        if "openid" in entry.grant.scope.split():
+            # OpenID Connect: the token response carries the ID token of the user who signed in.
+            body["id_token"] = self.signing.sign_user_id_token(
+                entry.grant.client_id, entry.grant.user.lower(), entry.grant.scope, entry.nonce,
+                body["access_token"], self.clock.seconds(),
+            )  # fmt: skip
         pair = (entry.grant.client_id, entry.grant.user.lower())
         with self._lock:
             # Offline access yields a refresh token the first time only, unless consent was asked for again.

@@ -1,4 +1,4 @@
-"""What the sandbox signs push tokens with, and where verifiers find the public half.
+"""What the sandbox signs push tokens and sign-in ID tokens with, and where verifiers find the public half.
 
 Pub/Sub's push token is a Google-signed OpenID Connect ID token. Its documented claims
 (https://cloud.google.com/pubsub/docs/authenticate-push-subscriptions, "JWT format"): ``iss`` is
@@ -28,6 +28,8 @@ from cryptography.x509.oid import NameOID
 
 GOOGLE_ISSUER = "https://accounts.google.com"
 ID_TOKEN_LIFETIME = 3600
+# Addresses of personal Google accounts: their ID tokens carry no hosted domain (``hd``).
+CONSUMER_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
 
 
 def service_account_unique_id(email: str) -> str:
@@ -78,6 +80,38 @@ class SigningKey:
             .sign(self.key, hashes.SHA256())
         )
         return certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+    def sign_user_id_token(
+        self, client_id: str, email: str, scope: str, nonce: str | None, access_token: str, now: float
+    ) -> str:
+        """The ID token the token endpoint returns for a user who consented to ``openid``.
+
+        Its claims are those of https://developers.google.com/identity/openid-connect/openid-connect
+        ("An ID token's payload"): ``iss``, ``azp`` and ``aud`` (the client), ``sub`` (a stable numeric id),
+        ``at_hash``, ``iat``/``exp`` (on the sandbox clock, like its access tokens), ``email`` and
+        ``email_verified`` with the ``email`` scope, ``hd`` for an account of a Google Workspace organisation
+        (every sandbox mailbox but a personal gmail.com one), and the request's ``nonce``.
+        """
+        issued = int(now)
+        digest = hashlib.sha256(access_token.encode("ascii")).digest()
+        claims: dict[str, Any] = {
+            "iss": GOOGLE_ISSUER,
+            "azp": client_id,
+            "aud": client_id,
+            "sub": service_account_unique_id(email),
+            "at_hash": base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode(),
+            "iat": issued,
+            "exp": issued + ID_TOKEN_LIFETIME,
+        }
+        scopes = scope.split()
+        if "email" in scopes:
+            claims.update(email=email, email_verified=True)
+        domain = email.rpartition("@")[2]
+        if domain not in CONSUMER_DOMAINS:
+            claims["hd"] = domain
+        if nonce:
+            claims["nonce"] = nonce
+        return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": self.key_id, "typ": "JWT"})
 
     def sign_id_token(self, audience: str, email: str) -> str:
         """A push OIDC token of ``email`` for ``audience`` (real-time iat/exp, as verifiers expect)."""
