@@ -8,11 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.integration.served import AppWorld, serve_world
 from typer.testing import CliRunner, Result
 
 from mailtrail.cli import app
-
-from .conftest import AuthWorld, serve_world
 
 PASSWORD = "a long enough password"
 
@@ -33,13 +32,13 @@ class Cli:
 
 
 @pytest.fixture
-def fresh(db_url: str) -> Iterator[tuple[Cli, AuthWorld]]:
+def fresh(db_url: str) -> Iterator[tuple[Cli, AppWorld]]:
     """The CLI and the served app on one database that holds nothing yet."""
     for world in serve_world(db_url, populate=False):
         yield Cli(db_url), world
 
 
-def test_the_first_admin_is_made_on_the_command_line_then_signs_in(fresh: tuple[Cli, AuthWorld]) -> None:
+def test_the_first_admin_is_made_on_the_command_line_then_signs_in(fresh: tuple[Cli, AppWorld]) -> None:
     cli, world = fresh
     cli("init", "--workspace", "acme-cs", "--company-domain", "ourco.com")
     assert "has no users yet" in cli("users", "list").stdout
@@ -61,7 +60,7 @@ def test_the_first_admin_is_made_on_the_command_line_then_signs_in(fresh: tuple[
     assert "last sign-in 2026-03-02 09:00 UTC" in cli("users", "list").stdout
 
 
-def test_users_commands_and_their_errors(fresh: tuple[Cli, AuthWorld], tmp_path: Path) -> None:
+def test_users_commands_and_their_errors(fresh: tuple[Cli, AppWorld], tmp_path: Path) -> None:
     cli, world = fresh
     cli("init", "--workspace", "acme-cs", "--company-domain", "ourco.com")
     secret = tmp_path / "password.txt"
@@ -101,7 +100,7 @@ def test_users_commands_and_their_errors(fresh: tuple[Cli, AuthWorld], tmp_path:
     assert '"boss" is not a role' in cli("users", "role", "max@ourco.com", "boss", code=1).stderr
 
 
-def test_a_token_made_on_the_command_line_works_until_revoked(fresh: tuple[Cli, AuthWorld]) -> None:
+def test_a_token_made_on_the_command_line_works_until_revoked(fresh: tuple[Cli, AppWorld]) -> None:
     cli, world = fresh
     cli("init", "--workspace", "acme-cs", "--company-domain", "ourco.com")
     made = cli("tokens", "create", "Salesforce sync").stdout

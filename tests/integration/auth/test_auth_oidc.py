@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from pydantic import SecretStr
+from tests.integration.served import ADMIN, START, AppWorld, serve_world
 
 from mailtrail.auth import oidc
 from mailtrail.auth.errors import SignInRefused
@@ -35,8 +36,6 @@ from mailtrail.sandbox.quota import GMAIL_DEFAULT_POLICY, GRAPH_POLICY
 from mailtrail.sandbox.server import RunningApp
 from mailtrail.sandbox.store import Tenant
 
-from .conftest import ADMIN, START, AuthWorld, serve_world
-
 MS_CLIENT_ID, MS_SECRET = "7c1e2d3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f", "mailtrail-sign-in-secret"
 OTHER_APP = "someone-elses-app.apps.googleusercontent.com"
 COLLEAGUE, OUTSIDER, PERSONAL = "dan@ourco.com", "eve@partner.example", "pat@gmail.com"
@@ -45,7 +44,7 @@ _HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
 
 @dataclass
 class Providers:
-    world: AuthWorld
+    world: AppWorld
     google: str
     graph: str
     graph_sandbox: Any
@@ -280,7 +279,7 @@ def test_tampered_and_wrong_audience_id_tokens_are_refused(providers: Providers,
         verify(theirs)
 
 
-def test_a_provider_that_is_not_set_up_says_so(world: AuthWorld) -> None:
+def test_a_provider_that_is_not_set_up_says_so(world: AppWorld) -> None:
     with world.client() as http:
         answer = http.get("/auth/google/start")
         assert answer.status_code == 404

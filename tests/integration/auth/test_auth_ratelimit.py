@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from tests.integration.served import ADMIN, ADMIN_PASSWORD, MEMBER, MEMBER_PASSWORD, AppWorld
+
 from mailtrail.auth.ratelimit import record_attempt
 from mailtrail.db import transaction
 
-from .conftest import ADMIN, ADMIN_PASSWORD, MEMBER, MEMBER_PASSWORD, AuthWorld
 
-
-def test_the_sixth_attempt_waits_even_with_the_right_password(world: AuthWorld) -> None:
+def test_the_sixth_attempt_waits_even_with_the_right_password(world: AppWorld) -> None:
     with world.client() as http:
         first = world.clock.now()
         for n in range(5):
@@ -40,7 +40,7 @@ def test_the_sixth_attempt_waits_even_with_the_right_password(world: AuthWorld) 
         assert world.sign_in(http, ADMIN, ADMIN_PASSWORD).status_code == 201
 
 
-def test_a_successful_sign_in_clears_the_failures_of_its_address(world: AuthWorld) -> None:
+def test_a_successful_sign_in_clears_the_failures_of_its_address(world: AppWorld) -> None:
     with world.client() as http:
         for n in range(4):
             assert world.sign_in(http, ADMIN, f"typo {n}").status_code == 401
@@ -51,7 +51,7 @@ def test_a_successful_sign_in_clears_the_failures_of_its_address(world: AuthWorl
         assert world.sign_in(http, ADMIN, ADMIN_PASSWORD).status_code == 201
 
 
-def test_unknown_addresses_count_too(world: AuthWorld) -> None:
+def test_unknown_addresses_count_too(world: AppWorld) -> None:
     with world.client() as http:
         for _ in range(5):
             assert world.sign_in(http, "nobody@ourco.com", "whatever it is").status_code == 401
@@ -59,7 +59,7 @@ def test_unknown_addresses_count_too(world: AuthWorld) -> None:
         assert world.sign_in(http, "nobody@ourco.com", "whatever it is").status_code == 429
 
 
-def test_one_client_ip_guessing_at_many_addresses_is_stopped(world: AuthWorld) -> None:
+def test_one_client_ip_guessing_at_many_addresses_is_stopped(world: AppWorld) -> None:
     # 26 failures from this machine's address already (as over HTTP, without a second of hashing each).
     with transaction(world.runtime.sessions) as session:
         for n in range(26):

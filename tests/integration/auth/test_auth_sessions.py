@@ -8,15 +8,14 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
+from tests.integration.served import ADMIN, ADMIN_PASSWORD, MEMBER, MEMBER_PASSWORD, AppWorld, serve_world
 
 from mailtrail.auth.users import disable_user, find_user
 from mailtrail.db import transaction
 from mailtrail.models import User, WebSession
 
-from .conftest import ADMIN, ADMIN_PASSWORD, MEMBER, MEMBER_PASSWORD, AuthWorld, serve_world
 
-
-def test_sign_in_sets_an_http_only_lax_cookie_and_me_says_who(world: AuthWorld) -> None:
+def test_sign_in_sets_an_http_only_lax_cookie_and_me_says_who(world: AppWorld) -> None:
     with world.client() as http:
         answer = world.sign_in(http, "Ada@OurCo.com", ADMIN_PASSWORD)
         assert answer.status_code == 201
@@ -45,7 +44,7 @@ def test_sign_in_sets_an_http_only_lax_cookie_and_me_says_who(world: AuthWorld) 
         assert len(stored) == 1
 
 
-def test_a_form_post_signs_in_too(world: AuthWorld) -> None:
+def test_a_form_post_signs_in_too(world: AppWorld) -> None:
     with world.client() as http:
         answer = http.post("/api/v1/session", data={"email": MEMBER, "password": MEMBER_PASSWORD})
         assert answer.status_code == 201
@@ -56,7 +55,7 @@ def test_a_form_post_signs_in_too(world: AuthWorld) -> None:
     ("email", "password"),
     [(ADMIN, "not the password"), ("nobody@ourco.com", ADMIN_PASSWORD), (MEMBER, ADMIN_PASSWORD)],
 )
-def test_a_wrong_address_or_password_is_refused_alike(world: AuthWorld, email: str, password: str) -> None:
+def test_a_wrong_address_or_password_is_refused_alike(world: AppWorld, email: str, password: str) -> None:
     with world.client() as http:
         answer = world.sign_in(http, email, password)
         assert answer.status_code == 401
@@ -67,7 +66,7 @@ def test_a_wrong_address_or_password_is_refused_alike(world: AuthWorld, email: s
         assert http.get("/api/v1/me").status_code == 401
 
 
-def test_malformed_sign_ins_say_what_is_missing(world: AuthWorld) -> None:
+def test_malformed_sign_ins_say_what_is_missing(world: AppWorld) -> None:
     with world.client() as http:
         missing = http.post("/api/v1/session", json={"email": ADMIN})
         assert missing.status_code == 400
@@ -79,7 +78,7 @@ def test_malformed_sign_ins_say_what_is_missing(world: AuthWorld) -> None:
         assert garbage.status_code == 400
 
 
-def test_another_site_cannot_post_a_sign_in(world: AuthWorld) -> None:
+def test_another_site_cannot_post_a_sign_in(world: AppWorld) -> None:
     with world.client() as http:
         forged = http.post(
             "/api/v1/session",
@@ -96,7 +95,7 @@ def test_another_site_cannot_post_a_sign_in(world: AuthWorld) -> None:
         assert own.status_code == 201
 
 
-def test_without_a_session_every_endpoint_answers_401_json(world: AuthWorld) -> None:
+def test_without_a_session_every_endpoint_answers_401_json(world: AppWorld) -> None:
     with world.client() as http:
         for method, path in (("GET", "/api/v1/me"), ("POST", "/test/notes"), ("DELETE", "/api/v1/session")):
             answer = http.request(method, path)
@@ -109,7 +108,7 @@ def test_without_a_session_every_endpoint_answers_401_json(world: AuthWorld) -> 
         assert forged.json()["error"]["message"].startswith("this session has ended")
 
 
-def test_a_session_slides_while_used_and_ends_after_twelve_idle_hours(world: AuthWorld) -> None:
+def test_a_session_slides_while_used_and_ends_after_twelve_idle_hours(world: AppWorld) -> None:
     with world.client() as http:
         world.sign_in(http, ADMIN, ADMIN_PASSWORD)
         for _ in range(3):  # 33 hours of use, never more than 11 hours apart
@@ -123,7 +122,7 @@ def test_a_session_slides_while_used_and_ends_after_twelve_idle_hours(world: Aut
         )
 
 
-def test_a_session_ends_fourteen_days_after_sign_in_however_much_it_is_used(world: AuthWorld) -> None:
+def test_a_session_ends_fourteen_days_after_sign_in_however_much_it_is_used(world: AppWorld) -> None:
     with world.client() as http:
         world.sign_in(http, ADMIN, ADMIN_PASSWORD)
         ends = world.clock.now() + timedelta(days=14)
@@ -140,7 +139,7 @@ def test_a_session_ends_fourteen_days_after_sign_in_however_much_it_is_used(worl
         )
 
 
-def test_sign_out_ends_the_session_and_clears_the_cookie(world: AuthWorld) -> None:
+def test_sign_out_ends_the_session_and_clears_the_cookie(world: AppWorld) -> None:
     with world.client() as http:
         csrf = world.sign_in(http, ADMIN, ADMIN_PASSWORD).json()["csrf_token"]
         token = http.cookies["mailtrail_session"]
@@ -155,7 +154,7 @@ def test_sign_out_ends_the_session_and_clears_the_cookie(world: AuthWorld) -> No
         assert replay.get("/api/v1/me").status_code == 401
 
 
-def test_a_disabled_user_is_signed_out_and_cannot_sign_in(world: AuthWorld) -> None:
+def test_a_disabled_user_is_signed_out_and_cannot_sign_in(world: AppWorld) -> None:
     with world.client() as http:
         world.sign_in(http, MEMBER, MEMBER_PASSWORD)
         with transaction(world.runtime.sessions) as session:
@@ -167,7 +166,7 @@ def test_a_disabled_user_is_signed_out_and_cannot_sign_in(world: AuthWorld) -> N
         assert "disabled by an admin" in again.json()["error"]["message"]
 
 
-def test_sign_in_records_when(world: AuthWorld) -> None:
+def test_sign_in_records_when(world: AppWorld) -> None:
     with world.client() as http:
         world.sign_in(http, MEMBER, MEMBER_PASSWORD)
     with world.runtime.sessions() as session:
@@ -175,7 +174,7 @@ def test_sign_in_records_when(world: AuthWorld) -> None:
     assert user.last_sign_in_at == world.clock.now()
 
 
-def test_a_user_sees_only_their_own_workspace(world: AuthWorld) -> None:
+def test_a_user_sees_only_their_own_workspace(world: AppWorld) -> None:
     other = world.workspace("emea", ["ourco.de"])
     # The same address in another workspace, with another password: two users, two workspaces.
     world.add_user(ADMIN, "emea admin password", "admin", workspace_id=other)
@@ -197,12 +196,12 @@ def test_a_user_sees_only_their_own_workspace(world: AuthWorld) -> None:
 
 
 @pytest.fixture
-def public_world(db_url: str) -> Iterator[AuthWorld]:
+def public_world(db_url: str) -> Iterator[AppWorld]:
     """The app as deployed behind https at a public name (served here over http all the same)."""
     yield from serve_world(db_url, lambda _base: {"public_url": "https://mailtrail.ourco.com"})
 
 
-def test_cookies_are_secure_when_mailtrail_is_public(public_world: AuthWorld) -> None:
+def test_cookies_are_secure_when_mailtrail_is_public(public_world: AppWorld) -> None:
     with public_world.client() as http:
         answer = public_world.sign_in(http, ADMIN, ADMIN_PASSWORD)
         assert answer.status_code == 201
@@ -212,7 +211,7 @@ def test_cookies_are_secure_when_mailtrail_is_public(public_world: AuthWorld) ->
         assert "SameSite=lax" in cookie
 
 
-def test_signing_in_again_in_a_browser_ends_its_earlier_session(world: AuthWorld) -> None:
+def test_signing_in_again_in_a_browser_ends_its_earlier_session(world: AppWorld) -> None:
     with world.client() as http:
         world.sign_in(http, MEMBER, MEMBER_PASSWORD)
         earlier = http.cookies["mailtrail_session"]

@@ -5,21 +5,20 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
+from tests.integration.served import ADMIN, ADMIN_PASSWORD, MEMBER, MEMBER_PASSWORD, AppWorld
 
 from mailtrail.auth.errors import NotFound
 from mailtrail.auth.tokens import create_token, revoke_token
 from mailtrail.db import transaction
 from mailtrail.models import ApiToken
 
-from .conftest import ADMIN, ADMIN_PASSWORD, MEMBER, MEMBER_PASSWORD, AuthWorld
 
-
-def _token(world: AuthWorld, name: str = "Salesforce sync", role: str = "member") -> str:
+def _token(world: AppWorld, name: str = "Salesforce sync", role: str = "member") -> str:
     with transaction(world.runtime.sessions) as session:
         return create_token(session, world.workspace_id, name, now=world.clock.now(), role=role).token
 
 
-def test_unsafe_requests_of_a_cookie_session_need_the_csrf_token(world: AuthWorld) -> None:
+def test_unsafe_requests_of_a_cookie_session_need_the_csrf_token(world: AppWorld) -> None:
     with world.client() as http:
         csrf = world.sign_in(http, MEMBER, MEMBER_PASSWORD).json()["csrf_token"]
         assert http.get("/test/notes").status_code == 200  # reading needs none
@@ -41,7 +40,7 @@ def test_unsafe_requests_of_a_cookie_session_need_the_csrf_token(world: AuthWorl
         assert other.post("/test/notes", headers={"X-CSRF-Token": csrf}).status_code == 403
 
 
-def test_an_api_token_needs_no_csrf_token(world: AuthWorld) -> None:
+def test_an_api_token_needs_no_csrf_token(world: AppWorld) -> None:
     token = _token(world)
     with world.client(headers={"Authorization": f"Bearer {token}"}) as http:
         posted = http.post("/test/notes")
@@ -49,7 +48,7 @@ def test_an_api_token_needs_no_csrf_token(world: AuthWorld) -> None:
         assert posted.json() == {"written_by": None, "workspace": world.workspace_id, "via": "token"}
 
 
-def test_an_api_token_is_shown_once_stored_hashed_used_then_revoked(world: AuthWorld) -> None:
+def test_an_api_token_is_shown_once_stored_hashed_used_then_revoked(world: AppWorld) -> None:
     with transaction(world.runtime.sessions) as session:
         new = create_token(session, world.workspace_id, "Warehouse export", now=world.clock.now())
     token = new.token
@@ -84,7 +83,7 @@ def test_an_api_token_is_shown_once_stored_hashed_used_then_revoked(world: AuthW
         }
 
 
-def test_a_damaged_or_made_up_token_is_refused(world: AuthWorld) -> None:
+def test_a_damaged_or_made_up_token_is_refused(world: AppWorld) -> None:
     token = _token(world)
     damaged = token[:-1] + ("A" if token[-1] != "A" else "B")
     for value, message in (
@@ -101,7 +100,7 @@ def test_a_damaged_or_made_up_token_is_refused(world: AuthWorld) -> None:
         assert http.get("/api/v1/me").status_code == 401
 
 
-def test_a_member_cannot_do_what_needs_an_admin(world: AuthWorld) -> None:
+def test_a_member_cannot_do_what_needs_an_admin(world: AppWorld) -> None:
     with world.client() as member:
         csrf = world.sign_in(member, MEMBER, MEMBER_PASSWORD).json()["csrf_token"]
         refused = member.post("/test/settings", headers={"X-CSRF-Token": csrf})
@@ -121,7 +120,7 @@ def test_a_member_cannot_do_what_needs_an_admin(world: AuthWorld) -> None:
         assert bot.post("/test/settings").json() == {"changed_by": None, "role": "admin"}
 
 
-def test_a_token_is_its_workspaces_only(world: AuthWorld) -> None:
+def test_a_token_is_its_workspaces_only(world: AppWorld) -> None:
     other = world.workspace("emea", ["ourco.de"])
     with transaction(world.runtime.sessions) as session:
         theirs = create_token(session, other, "EMEA export", now=world.clock.now())
@@ -134,7 +133,7 @@ def test_a_token_is_its_workspaces_only(world: AuthWorld) -> None:
         assert http.get("/api/v1/me").status_code == 200
 
 
-def test_signing_out_a_token_says_to_revoke_it(world: AuthWorld) -> None:
+def test_signing_out_a_token_says_to_revoke_it(world: AppWorld) -> None:
     with world.client(headers={"Authorization": f"Bearer {_token(world)}"}) as http:
         answer = http.delete("/api/v1/session")
         assert answer.status_code == 400
