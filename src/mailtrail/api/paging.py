@@ -81,8 +81,12 @@ def _typed(value: object, kind: type) -> object:
             return datetime.fromisoformat(value["t"])
         except ValueError:
             raise BadCursor() from None
-    # bool is an int in Python, never a key here.
+    # bool is an int in Python, never a key here; a key the database cannot hold was never given out.
     if not isinstance(value, kind) or isinstance(value, bool):
+        raise BadCursor()
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+        raise BadCursor()
+    if isinstance(value, str) and "\x00" in value:
         raise BadCursor()
     return value
 

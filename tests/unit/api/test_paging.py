@@ -29,6 +29,8 @@ NOT_A_TIME = encode_cursor(({"t": "yesterday"},))
         (encode_cursor((True,)), (int,)),
         (encode_cursor((1,)), (datetime,)),
         (NOT_A_TIME, (datetime,)),
+        (encode_cursor((2**63,)), (int,)),  # beyond what a BIGINT holds
+        (encode_cursor(("a\x00b",)), (str,)),  # PostgreSQL text cannot hold NUL
     ],
 )
 def test_a_cursor_this_list_did_not_give_out_is_refused(cursor: str, key: tuple[type, ...]) -> None:
